@@ -1,0 +1,48 @@
+# The course's commands. `make course` runs every notebook and prints the leaderboard; `make test` runs the tests.
+# Both create .venv and install the package first (once; again when pyproject.toml changes).
+#   make course PROFILE=smoke|lesson|full NOTEBOOKS="00 01" DEVICE=cpu|cuda|mps TEXT_MODEL=bert-base-uncased
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The torch the course is tested with (its CPU build is what CI uses). An existing torch in the venv is kept;
+# `make setup TORCH=torch` takes the newest release instead.
+TORCH ?= torch==2.13.0
+PROFILE ?= lesson
+NOTEBOOKS ?=
+DEVICE ?=
+TEXT_MODEL ?=
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup course test lab refresh lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+course: setup
+	$(BIN)/recsys-course run --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(TEXT_MODEL),--text-model $(TEXT_MODEL))
+
+# Unit tests + papermill (smoke profile, recorded metrics) + nbval (committed outputs of marked cells).
+test: setup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=15 tests notebooks \
+		--nbval-lax --nbval-current-env
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+# Maintainers: re-execute notebooks in place (lesson profile) before committing them.
+refresh: setup
+	$(BIN)/recsys-course refresh $(NOTEBOOKS)
+
+lint:
+	$(BIN)/python ../shared/tools/course_lint.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,89 @@
+"""``recsys-course`` — run the course (``run``), refresh committed notebooks (``refresh``), list them (``list``).
+
+``python -m recsys_course run`` is the same as ``recsys-course run``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import REPO_DIR
+from .profiles import PROFILES
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recsys-course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run_p = sub.add_parser("run", help="execute the notebooks with papermill and print the leaderboard")
+    run_p.add_argument("--profile", choices=PROFILES, default="lesson",
+                       help="smoke = seconds (CI), lesson = laptop CPU (default), full = GPU / Colab")
+    run_p.add_argument("--notebooks", nargs="*", metavar="NN",
+                       help="only these notebooks, by number or name (default: all)")
+    run_p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: auto = CUDA, then MPS, then CPU)")
+    run_p.add_argument("--text-model", help="Hugging Face id or folder of the text encoder "
+                                            "(default: the packaged all-MiniLM-L6-v2)")
+    run_p.add_argument("--output", type=Path, default=None,
+                       help="folder for executed notebooks and the leaderboard (default: build/<profile>)")
+    run_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
+    run_p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+
+    ref_p = sub.add_parser("refresh", help="maintainers: re-execute notebooks IN PLACE in the lesson profile")
+    ref_p.add_argument("notebooks", nargs="*", metavar="NN")
+    ref_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
+
+    list_p = sub.add_parser("list", help="list the notebooks")
+    list_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
+
+    args = parser.parse_args(argv)
+    from . import runner
+
+    try:
+        notebooks = runner.discover(args.notebooks_dir, getattr(args, "notebooks", None))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "list":
+        for nb in notebooks:
+            print(nb.name)
+        return 0
+
+    if args.command == "refresh":
+        results = runner.refresh(notebooks)
+        print(runner.timing_table(results))
+        return 0 if all(r.ok for r in results) else 1
+
+    out_dir = args.output or Path("build") / args.profile
+    print(f"recsys-course: running {len(notebooks)} notebook(s) in the {args.profile!r} profile into "
+          f"{_relative(out_dir)}/")
+    try:
+        results = runner.run(notebooks, out_dir, profile=args.profile, device=args.device,
+                             text_model=args.text_model, fail_fast=args.fail_fast)
+    except ValueError as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(runner.timing_table(results))
+    board, paths = runner.build_leaderboard(results, out_dir)
+    print()
+    print(runner.leaderboard.to_markdown(board))
+    print("written: " + ", ".join(_relative(p) for p in paths.values()))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED: {r.error}\n        the partly executed notebook is {_relative(out_dir / r.notebook)}",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

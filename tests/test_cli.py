@@ -1,0 +1,85 @@
+"""The course runner (`recsys-course run`): papermill execution, failure reporting, the leaderboard."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys_course import cli, leaderboard, runner
+from recsys_course.record import read_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+@pytest.fixture()
+def nb_dir(tmp_path):
+    folder = tmp_path / "notebooks"
+    shutil.copytree(FIXTURES, folder)
+    return folder
+
+
+def test_discover_orders_and_selects(nb_dir):
+    assert [p.name for p in runner.discover(nb_dir)] == ["00_records.ipynb", "01_fails.ipynb"]
+    assert [p.name for p in runner.discover(nb_dir, ["1"])] == ["01_fails.ipynb"]
+    assert [p.name for p in runner.discover(nb_dir, ["00_records"])] == ["00_records.ipynb"]
+    with pytest.raises(ValueError, match="no notebook matches '07'"):
+        runner.discover(nb_dir, ["07"])
+
+
+def test_run_writes_outputs_leaderboard_and_keeps_sources(nb_dir, tmp_path, capsys):
+    before = (nb_dir / "00_records.ipynb").read_bytes()
+    out = tmp_path / "build"
+    code = cli.main(["run", "--profile", "smoke", "--notebooks", "00", "--output", str(out),
+                     "--notebooks-dir", str(nb_dir)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert (nb_dir / "00_records.ipynb").read_bytes() == before  # never over notebooks/
+    records = read_records(out / "00_records.ipynb")
+    assert records["fixture/profile_is_smoke"] == 1  # papermill injected the profile
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(board["model"]) == ["Pop", "Good", "Worse"]  # tracks alphabetical; rating sorted by rmse
+    assert (out / "leaderboard.png").stat().st_size > 1000
+    assert "| Good | 00_records | 0.9000 | 0.7000 |" in (out / "leaderboard.md").read_text()
+    assert "00_records.ipynb" in printed and "ranking track" in printed
+
+
+def test_failure_names_notebook_and_cell(nb_dir, tmp_path, capsys):
+    code = cli.main(["run", "--profile", "smoke", "--output", str(tmp_path / "b"), "--notebooks-dir", str(nb_dir)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "01_fails.ipynb failed at In [4]" in err  # parameters, injected parameters, x = 1, then this
+    assert "the cell starting \"raise ValueError('deliberate" in err
+    assert "ValueError: deliberate failure for the runner test" in err
+    assert (tmp_path / "b" / "00_records.ipynb").exists()  # the other notebook still ran
+
+
+def test_refuses_to_write_into_notebooks(nb_dir, capsys):
+    code = cli.main(["run", "--profile", "smoke", "--notebooks", "00", "--output", str(nb_dir),
+                     "--notebooks-dir", str(nb_dir)])
+    assert code == 2
+    assert "never overwrites notebooks/" in capsys.readouterr().err
+
+
+def test_unknown_profile_is_rejected(nb_dir):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--profile", "huge", "--notebooks-dir", str(nb_dir)])
+
+
+def test_refresh_executes_in_place_without_injecting(nb_dir):
+    nb = nb_dir / "00_records.ipynb"
+    assert runner.refresh([nb], echo=lambda *_: None)[0].ok
+    data = json.loads(nb.read_text())
+    assert "papermill" not in data["metadata"]
+    assert data["metadata"]["recsys_course"]["lesson_seconds"] >= 0
+    assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in data["cells"])
+    assert read_records(nb)["fixture/profile_is_smoke"] == 0  # its own profile = "lesson" cell ran
+
+
+def test_leaderboard_markdown_handles_empty_and_missing():
+    assert "no leaderboard entries" in leaderboard.to_markdown(pd.DataFrame(columns=["track", "model"]))
+    rows = leaderboard.rows_from_records({"leaderboard/rating/A/rmse": 1.0, "other/x": 3,
+                                          "leaderboard/ranking/A/ndcg@10": 0.1}, "nb")
+    assert sorted((r["track"], r["model"]) for r in rows) == [("ranking", "A"), ("rating", "A")]
