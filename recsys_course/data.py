@@ -119,20 +119,21 @@ def check_ratings(df: pd.DataFrame, *, name: str = "ratings", require_time: bool
     return df
 
 
-def sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path | str, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file, read in chunks (``algorithm`` is any hashlib name: sha256, md5, ...)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
 
 
-def md5(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256(path: Path | str) -> str:
+    return file_digest(path, "sha256")
+
+
+def md5(path: Path | str) -> str:
+    return file_digest(path, "md5")
 
 
 # --------------------------------------------------------------------------------------------

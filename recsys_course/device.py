@@ -36,7 +36,8 @@ def get_device(prefer: str | None = None):
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise RuntimeError(f"device {wanted!r} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError(f"device {wanted!r} was asked for but MPS is not available here; {describe_devices()}")
+        raise RuntimeError(f"device {wanted!r} was asked for but MPS is not available here; {describe_devices()}. "
+                           "Use 'cpu' or 'auto'.")
     return device
 
 

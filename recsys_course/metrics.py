@@ -80,6 +80,10 @@ def hit_matrix(recommended, relevant, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(rel) == 0:
             raise DataError(f"user #{u} has no relevant items, so recall, AP and NDCG are undefined; "
                             "drop users without relevant test items first")
+        if isinstance(rel, Mapping):  # graded relevance: an item is relevant if its gain is positive
+            rel = {i for i, g in rel.items() if g > 0}
+            if not rel:
+                raise DataError(f"user #{u} has no item with a positive gain; drop such users first")
         top = recs[:k]
         hits[u, :len(top)] = [item in rel for item in top]
         n_rel[u] = len(rel)
@@ -167,6 +171,8 @@ def ndcg_at_k(recommended, relevant, k: int) -> float:
     disc = _discounts(k)
     scores = []
     for u, (recs, rel) in enumerate(zip(recommended, relevant)):
+        if len(set(recs)) != len(recs):
+            raise ValueError(f"user #{u}'s list recommends an item twice: {recs}")
         gains = dict(rel) if isinstance(rel, Mapping) else {i: 1.0 for i in rel}
         ideal = np.sort(np.fromiter(gains.values(), float))[::-1][:k]
         if ideal.sum() <= 0:
@@ -184,7 +190,8 @@ def catalog_coverage(recommended, catalog_size: int, k: int | None = None) -> fl
     appears in at least one user's list."""
     if catalog_size <= 0:
         raise ValueError(f"catalog_size must be positive, got {catalog_size}")
-    lists = [list(r)[:k] if k else list(r) for r in recommended]
+    k = None if k is None else _check_k(k)
+    lists = [list(r)[:k] for r in recommended]
     return len({i for r in lists for i in r}) / catalog_size
 
 
@@ -195,8 +202,8 @@ def novelty(recommended, item_counts: Mapping, n_users: int, k: int | None = Non
     """
     if n_users <= 0:
         raise ValueError(f"n_users must be positive, got {n_users}")
-    values = [-np.log2(max(item_counts.get(i, 0), 1) / n_users)
-              for r in recommended for i in (list(r)[:k] if k else list(r))]
+    k = None if k is None else _check_k(k)
+    values = [-np.log2(max(item_counts.get(i, 0), 1) / n_users) for r in recommended for i in list(r)[:k]]
     if not values:
         raise ValueError("no recommendations to score")
     return float(np.mean(values))
@@ -206,9 +213,10 @@ def intra_list_diversity(recommended, item_features: Mapping, k: int | None = No
     r"""Intra-list diversity: the mean over users of the mean pairwise cosine *distance* within a list,
     :math:`\frac{2}{k(k-1)}\sum_{i<j} (1 - \cos(f_i, f_j))`, where :math:`f_i` is item i's feature vector
     (e.g. genre indicators). Lists with fewer than two items are skipped."""
+    k = None if k is None else _check_k(k)
     per_user = []
     for r in recommended:
-        items = list(r)[:k] if k else list(r)
+        items = list(r)[:k]
         if len(items) < 2:
             continue
         missing = [i for i in items if i not in item_features]

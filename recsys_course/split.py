@@ -99,6 +99,8 @@ def per_user_temporal_split(ratings: pd.DataFrame, test_size: float = 0.2):
     n_test = np.clip(np.round(size * test_size), 1, size - 1)
     from_end = size - df.groupby(USER).cumcount().to_numpy()
     is_test = (from_end <= n_test) & (size >= 2)
+    if not is_test.any():
+        raise DataError("no user has two or more ratings, so per_user_temporal_split leaves an empty test set")
     return df[~is_test].copy(), df[is_test].copy()
 
 

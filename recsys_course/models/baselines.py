@@ -47,7 +47,7 @@ class BiasBaseline(Recommender):
     predicts_ratings = True
     handles_unknown_users = True
 
-    def __init__(self, reg_user: float = 10.0, reg_item: float = 2.0, n_iters: int = 10):
+    def __init__(self, reg_user: float = 10.0, reg_item: float = 3.0, n_iters: int = 10):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iters = n_iters

@@ -1,0 +1,174 @@
+"""recsys_course.text: the packaged all-MiniLM-L6-v2, offline, with its on-disk embedding cache.
+
+The encoder is loaded once for the module (a few seconds on a CPU); the tests that need it are marked
+``slow``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recsys_course import config
+from recsys_course.text import (DEFAULT_TEXT_MODEL, EmbeddingCache, TextEncoder, default_model_path,
+                                load_text_encoder, mean_pool)
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def enc(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in OFFLINE.items():
+            mp.setenv(key, value)
+        mp.delenv(config.ENV_TEXT_MODEL, raising=False)
+        mp.setenv(config.ENV_CACHE_DIR, str(tmp_path_factory.mktemp("text-cache")))
+        yield load_text_encoder(device="cpu")
+
+
+@pytest.fixture
+def fresh(enc, tmp_path):
+    """The same model behind a new, empty cache (so n_encoded starts at 0)."""
+    return TextEncoder(enc.name, enc.model, enc.tokenizer, enc.device, cache=EmbeddingCache(tmp_path / "e.sqlite"))
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    for key, value in OFFLINE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(config.ENV_TEXT_MODEL, raising=False)
+    monkeypatch.setenv(config.ENV_CACHE_DIR, str(tmp_path / "cache"))
+
+
+def cos(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# --------------------------------------------------------------------------------------------
+# with the model
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_packaged_model_loads_offline(enc):
+    assert enc.name == DEFAULT_TEXT_MODEL
+    assert enc.dim == 384
+    assert enc.device == torch.device("cpu")
+    assert not enc.model.training
+    assert default_model_path().is_dir()
+    assert enc.cache is not None and enc.cache.path.name == "text_embeddings.sqlite"
+
+
+@pytest.mark.slow
+def test_shape_dtype_and_normalisation(fresh):
+    texts = ["Toy Story", "Heat", "A very long description of a movie " * 20, "", "Amélie (2001) ✨"]
+    vecs = fresh.encode(texts)
+    assert vecs.shape == (5, 384) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.isfinite(vecs).all()
+    empty = fresh.encode([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_identical_text_identical_embedding(fresh):
+    vecs = fresh.encode(["Heat", "Toy Story", "Heat"], use_cache=False)
+    assert np.array_equal(vecs[0], vecs[2])
+    assert fresh.n_encoded == 2  # duplicates go through the model once
+    assert not np.allclose(vecs[0], vecs[1])
+    # the same text in a different batch (other padding) gives the same vector up to float noise
+    other = fresh.encode(["Heat", "a much longer title that forces padding of the short one"], use_cache=False)
+    assert np.allclose(other[0], vecs[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_order_is_preserved(fresh):
+    texts = ["Heat", "Toy Story", "Jumanji", "Toy Story 2", "Grumpier Old Men"]
+    together = fresh.encode(texts, batch_size=2, use_cache=False)  # sorted by length internally, then restored
+    one_by_one = np.stack([fresh.encode([t], use_cache=False)[0] for t in texts])
+    assert np.allclose(together, one_by_one, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_semantic_sanity(fresh):
+    toy, toy2, heat = fresh.encode(["Toy Story", "Toy Story 2", "Heat"])
+    assert cos(toy, toy2) > cos(toy, heat) + 0.3
+    assert cos(toy, toy2) > 0.8
+
+
+@pytest.mark.slow
+def test_cache_returns_same_vectors_without_the_model(fresh, tmp_path):
+    texts = ["Toy Story", "Heat", "Jumanji"]
+    first = fresh.encode(texts)
+    assert fresh.n_encoded == 3
+    second = fresh.encode(texts)
+    assert fresh.n_encoded == 3  # all cache hits
+    assert np.array_equal(first, second)
+    fresh.encode(["Heat", "Sabrina"])  # one new text
+    assert fresh.n_encoded == 4
+    fresh.encode(texts, use_cache=False)  # bypasses the cache
+    assert fresh.n_encoded == 7
+    # the cache is on disk: another encoder on the same file needs no model call
+    other = TextEncoder(fresh.name, fresh.model, fresh.tokenizer, fresh.device,
+                        cache=EmbeddingCache(tmp_path / "e.sqlite"))
+    assert np.array_equal(other.encode(texts), first)
+    assert other.n_encoded == 0
+    # a different model name or max_length is a different key
+    renamed = TextEncoder("another model", fresh.model, fresh.tokenizer, fresh.device,
+                          cache=EmbeddingCache(tmp_path / "e.sqlite"))
+    renamed.encode(["Heat"])
+    assert renamed.n_encoded == 1
+
+
+@pytest.mark.slow
+def test_encode_rejects_a_single_string(enc):
+    with pytest.raises(TypeError, match="list of strings"):
+        enc.encode("Toy Story")
+
+
+@pytest.mark.slow
+def test_unknown_local_folder(offline, tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(OSError) as err:
+        load_text_encoder(str(missing))
+    msg = str(err.value)
+    assert str(missing) in msg
+    assert "packaged all-MiniLM-L6-v2" in msg
+
+
+@pytest.mark.slow
+def test_unknown_hub_id_offline(offline):
+    with pytest.raises(OSError, match="packaged all-MiniLM-L6-v2") as err:
+        load_text_encoder("recsys-course-test/definitely-not-a-model")
+    assert "network" in str(err.value)
+
+
+@pytest.mark.slow
+def test_env_var_chooses_the_model(offline, monkeypatch, tmp_path):
+    monkeypatch.setenv(config.ENV_TEXT_MODEL, str(tmp_path / "missing-model"))
+    with pytest.raises(OSError, match="missing-model"):
+        load_text_encoder()
+
+
+# --------------------------------------------------------------------------------------------
+# without the model
+# --------------------------------------------------------------------------------------------
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [100.0, 100.0]]])  # the last token is padding
+    mask = torch.tensor([[1, 1, 0]])
+    out = mean_pool(hidden, mask)
+    assert torch.allclose(out, torch.tensor([[1.0, 0.0]]))  # mean (2, 0), normalised
+    hidden2 = torch.tensor([[[0.0, 3.0], [0.0, 1.0]], [[3.0, 4.0], [0.0, 0.0]]])
+    out2 = mean_pool(hidden2, torch.tensor([[1, 1], [1, 0]]))
+    assert torch.allclose(out2, torch.tensor([[0.0, 1.0], [0.6, 0.8]]))
+
+
+def test_embedding_cache_round_trip(tmp_path):
+    cache = EmbeddingCache(tmp_path / "sub" / "c.sqlite")
+    rng = np.random.default_rng(0)
+    items = {f"k{i}": rng.standard_normal(8).astype(np.float32) for i in range(1200)}  # > one 500-key chunk
+    cache.put(items)
+    got = cache.get(list(items) + ["missing"])
+    assert set(got) == set(items)
+    for key, vec in items.items():
+        assert got[key].dtype == np.float32 and np.array_equal(got[key], vec)
+    cache.put({"k0": np.ones(8, np.float32)})  # replace
+    assert np.array_equal(EmbeddingCache(tmp_path / "sub" / "c.sqlite").get(["k0"])["k0"], np.ones(8))
