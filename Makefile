@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 course: setup
-	$(BIN)/recsys-course run --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
+	@$(BIN)/recsys-course run --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(DEVICE),--device $(DEVICE)) $(if $(TEXT_MODEL),--text-model $(TEXT_MODEL))
 
 # Unit tests + papermill (smoke profile, recorded metrics) + nbval (committed outputs of marked cells).

@@ -57,7 +57,7 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
     for track, group in board.groupby("track", sort=True):
         group = group.dropna(axis=1, how="all").drop(columns="track")
         key = TRACK_KEY.get(track, ("", True))[0]
-        out.append(f"### {track} track" + (f" (sorted by {key})" if key in group.columns else ""))
+        out.append(f"**{track.capitalize()} track**" + (f" (sorted by {key})" if key in group.columns else ""))
         out.append("")
         header = list(group.columns)
         out.append("| " + " | ".join(header) + " |")

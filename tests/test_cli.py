@@ -43,7 +43,7 @@ def test_run_writes_outputs_leaderboard_and_keeps_sources(nb_dir, tmp_path, caps
     assert list(board["model"]) == ["Pop", "Good", "Worse"]  # tracks alphabetical; rating sorted by rmse
     assert (out / "leaderboard.png").stat().st_size > 1000
     assert "| Good | 00_records | 0.9000 | 0.7000 |" in (out / "leaderboard.md").read_text()
-    assert "00_records.ipynb" in printed and "ranking track" in printed
+    assert "00_records.ipynb" in printed and "Ranking track" in printed
 
 
 def test_failure_names_notebook_and_cell(nb_dir, tmp_path, capsys):
