@@ -14,7 +14,7 @@ import pandas as pd
 from .record import LEADERBOARD_PREFIX, read_records
 
 #: The column that orders each track (lower is better for rmse, higher for ndcg).
-TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False)}
+TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False)}
 COLUMN_ORDER = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "hit@10", "mrr@10", "coverage@10"]
 
 

@@ -5,6 +5,9 @@
 * ``tmp_cache`` — points ``$RECSYS_COURSE_CACHE`` at a fresh temporary folder, so no test writes into the
   repository's data/cache.
 * ``rating_split_ml`` / ``ranking_split_ml`` — the two leaderboard splits of ``ml``, computed once.
+* ``one_torch_thread`` — torch on one thread for a module's tests (``pytestmark =
+  pytest.mark.usefixtures("one_torch_thread")``): the test models are small, one thread is as fast, and it
+  is not slowed down by the other pytest worker on the second core.
 """
 from __future__ import annotations
 
@@ -50,3 +53,13 @@ def tmp_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv(config.ENV_CACHE_DIR, str(cache))
     return cache
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

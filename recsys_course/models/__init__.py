@@ -1,5 +1,19 @@
-"""Every model of the course, behind one protocol (see :mod:`recsys_course.models.base`)."""
-from .base import NotFittedError, Recommender, UnknownIdError, top_k
-from .baselines import BiasBaseline, GlobalMean, Popularity
+"""Every model of the course, behind one protocol (see :mod:`recsys_course.models.base`).
 
-__all__ = ["Recommender", "NotFittedError", "UnknownIdError", "top_k", "GlobalMean", "BiasBaseline", "Popularity"]
+| module | models |
+| --- | --- |
+| ``baselines`` | GlobalMean, BiasBaseline, Popularity (notebook 01) |
+| ``neighbors`` | UserKNN, ItemKNN (notebook 02) |
+| ``content`` | CosineProfile, ContentBased and the CF + content Hybrid (notebook 03) |
+| ``factorization`` | BiasedMF, ALS, PureSVD, ImplicitALS, BPR, EASE (notebook 04) |
+| ``torch_train`` | the one mini-batch training loop the torch models share (not a model) |
+"""
+from . import baselines, content, factorization, neighbors
+from .base import NotFittedError, Recommender, UnknownIdError, top_k
+from .baselines import *  # noqa: F401,F403
+from .content import *  # noqa: F401,F403
+from .factorization import *  # noqa: F401,F403
+from .neighbors import *  # noqa: F401,F403
+
+__all__ = (["Recommender", "NotFittedError", "UnknownIdError", "top_k"] + baselines.__all__ + neighbors.__all__
+           + content.__all__ + factorization.__all__)

@@ -13,6 +13,8 @@ import pandas as pd
 from ..config import RATING
 from .base import Recommender
 
+__all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
+
 
 class GlobalMean(Recommender):
     r""":math:`\hat r_{ui} = \mu`, the mean training rating, for every user and item (known or not)."""

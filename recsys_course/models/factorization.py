@@ -1,0 +1,938 @@
+r"""Matrix factorisation and its relatives (notebook 04).
+
+Rating models (``predicts_ratings = True``, rating track):
+
+* :class:`BiasedMF` — :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, mini-batch Adam in PyTorch, L2
+  regularisation, early stopping on a validation slice of train, then a refit on all of train.
+* :class:`ALS` — the same model with the biases of :class:`~recsys_course.models.BiasBaseline` and the factors
+  fitted by alternating closed-form ridge regressions (NumPy).
+
+Ranking models (scores are not ratings, ranking track):
+
+* :class:`PureSVD` — truncated SVD of the user × item rating matrix with missing entries as 0
+  (Cremonesi, Koren & Turrin 2010).
+* :class:`ImplicitALS` — weighted ALS for implicit feedback (Hu, Koren & Volinsky 2008).
+* :class:`BPR` — Bayesian personalised ranking with sampled negatives, PyTorch (Rendle et al. 2009).
+* :class:`EASE` — the closed-form item-item linear autoencoder of Steck (2019).
+
+Helpers (not re-exported by :mod:`recsys_course.models`; import them from this module):
+:func:`als_half_step`, :func:`implicit_als_half_step`, :func:`implicit_als_half_step_cg`, :func:`ease_weights`,
+:func:`similar_items`.
+
+Default hyper-parameters are the values tuned in notebook 04 on validation slices of the canonical train splits
+(each user's most recent training ratings held out), never on the test sets. Every fitted model stores
+``fit_seconds_``.
+
+Every model here refuses to ``recommend`` for users it has never seen (:class:`UnknownIdError`); what
+``predict`` does with unknown users and items is stated in each class.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
+from .base import Recommender, UnknownIdError
+from .baselines import BiasBaseline
+
+__all__ = ["BiasedMF", "ALS", "PureSVD", "ImplicitALS", "BPR", "EASE"]
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _is_int(value) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
+def _is_num(value) -> bool:
+    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+            and math.isfinite(value))
+
+
+def _need_int(model, name: str, value, low: int = 1) -> None:
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{type(model).__name__}: {name} must be an integer >= {low}, got {value!r}")
+
+
+def _need_num(model, name: str, value, *, positive: bool = False) -> None:
+    if not _is_num(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{type(model).__name__}: {name} must be a {'positive' if positive else 'non-negative'} "
+                         f"finite number, got {value!r}")
+
+
+def _need_share(model, name: str, value, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if not _is_num(value) or not 0 < value < 1:
+        raise ValueError(f"{type(model).__name__}: {name} must be a share strictly between 0 and 1"
+                         f"{' or None' if allow_none else ''}, got {value!r}")
+
+
+def _gather(values: np.ndarray, pos: np.ndarray, fill=0.0) -> np.ndarray:
+    """``values[pos]`` with ``fill`` where ``pos == -1`` (rows for arrays of any trailing shape)."""
+    out = values[np.maximum(pos, 0)]
+    mask = pos < 0
+    if mask.any():
+        out = out.copy()
+        out[mask] = fill
+    return out
+
+
+def _require_known_users(model, users: np.ndarray) -> None:
+    if (users < 0).any():
+        raise UnknownIdError(f"{type(model).__name__} has no factors for users absent from its training data, so it "
+                             "cannot score them; use a model that handles new users (Popularity, BiasBaseline)")
+
+
+# --------------------------------------------------------------------------------------------
+# closed-form building blocks
+# --------------------------------------------------------------------------------------------
+def _solve_rows(indptr, indices, gram_w, rhs_w, Y, reg: float, base=None, block: int = 2048):
+    r"""For every row r of a CSR structure solve
+    :math:`(B + \sum_{j \in r} w_j\, y_j y_j^\top + \lambda I)\, x_r = \sum_{j \in r} v_j\, y_j`.
+
+    ``gram_w`` are the :math:`w_j`, ``rhs_w`` the :math:`v_j` (one per stored entry), ``base`` the matrix
+    :math:`B` shared by all rows (``None`` = 0). Rows without entries get :math:`x_r = 0`. Vectorised: within a
+    block of rows, rows with the same number of entries are stacked and their Gram matrices built by one
+    batched matrix product; then the block's systems are solved as one batch (memory ``block`` × k² floats).
+    """
+    from threadpoolctl import threadpool_limits
+
+    Y = np.asarray(Y, dtype=np.float64)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n_rows, k = len(indptr) - 1, Y.shape[1]
+    counts = np.diff(indptr)
+    X = np.zeros((n_rows, k))
+    shared = reg * np.eye(k) + (0.0 if base is None else base)
+    rows_all = np.flatnonzero(counts > 0)
+    with threadpool_limits(limits=1, user_api="blas"):  # many small products: threads only add overhead
+        for start in range(0, len(rows_all), block):
+            rows = rows_all[start:start + block]
+            A = np.empty((len(rows), k, k))
+            b = np.empty((len(rows), k))
+            c_rows = counts[rows]
+            for c in np.unique(c_rows):
+                sel = np.flatnonzero(c_rows == c)
+                entries = indptr[rows[sel]][:, None] + np.arange(c)      # (n_c, c) positions of the entries
+                Yr = Y[indices[entries]]                                  # (n_c, c, k)
+                A[sel] = np.matmul(Yr.transpose(0, 2, 1), gram_w[entries][..., None] * Yr)
+                b[sel] = np.einsum("nc,nck->nk", rhs_w[entries], Yr)
+            A += shared
+            X[rows] = np.linalg.solve(A, b[..., None])[..., 0]
+    return X
+
+
+def als_half_step(R, Y, reg: float) -> np.ndarray:
+    r"""One half-step of explicit ALS: for every row :math:`u` of the sparse matrix ``R``
+
+    .. math:: p_u = (Q_u^\top Q_u + \lambda I)^{-1} Q_u^\top r_u,
+
+    where :math:`Q_u` holds the rows of ``Y`` (shape ``(n_cols, k)``) of the columns ``u`` has an entry in and
+    :math:`r_u` those entries (stored zeros count as observed zeros). Rows without entries get 0. Call it
+    with ``R.T`` and the user factors to update the items. Cost: :math:`O(\mathrm{nnz}\,k^2 + n_{\text{rows}} k^3)`.
+    """
+    if not _is_num(reg) or reg <= 0:
+        raise ValueError(f"reg must be a positive number (it keeps every solve well-posed), got {reg!r}")
+    R = sp.csr_matrix(R)
+    R.sort_indices()
+    return _solve_rows(R.indptr, R.indices, np.ones(R.nnz), R.data.astype(np.float64), Y, reg)
+
+
+def implicit_als_half_step(R, Y, reg: float, alpha: float) -> np.ndarray:
+    r"""One half-step of weighted ALS for implicit feedback (Hu, Koren & Volinsky 2008).
+
+    ``R`` holds the observed interaction strengths :math:`r_{ui} > 0` (sparse; everything else is 0). With
+    preference :math:`p_{ui} = \mathbb 1[r_{ui} > 0]` and confidence :math:`c_{ui} = 1 + \alpha r_{ui}`, every
+    row is solved in closed form
+
+    .. math:: x_u = (Y^\top C_u Y + \lambda I)^{-1} Y^\top C_u\, p_u
+              = \big(Y^\top Y + Y^\top (C_u - I) Y + \lambda I\big)^{-1} \sum_{i \in R(u)} c_{ui}\, y_i,
+
+    with :math:`Y^\top Y` computed once for all rows and :math:`C_u - I` non-zero only on the items ``u``
+    interacted with — the trick that makes the dense weighted problem cost :math:`O(\mathrm{nnz}\,k^2 + n k^3)`.
+    """
+    if not _is_num(reg) or reg <= 0:
+        raise ValueError(f"reg must be a positive number, got {reg!r}")
+    if not _is_num(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
+    R = sp.csr_matrix(R)
+    R.sort_indices()
+    Y = np.asarray(Y, dtype=np.float64)
+    strength = R.data.astype(np.float64)
+    return _solve_rows(R.indptr, R.indices, alpha * strength, 1.0 + alpha * strength, Y, reg, base=Y.T @ Y)
+
+
+def implicit_als_half_step_cg(R, Y, X0, reg: float, alpha: float, steps: int = 3) -> np.ndarray:
+    r"""The half-step of :func:`implicit_als_half_step` solved approximately by ``steps`` conjugate-gradient
+    iterations started from the current factors ``X0`` (Takács, Pilászy & Tikk 2011).
+
+    CG only needs products :math:`A_u v = (Y^\top Y + \lambda I) v + \sum_{i \in R(u)} \alpha r_{ui}\,
+    (y_i^\top v)\, y_i`, which cost :math:`O(\mathrm{nnz}\,k)` for all rows at once — no :math:`k \times k`
+    system per row. Warm-started, 2–3 steps per half-step are enough in practice; after :math:`k` steps CG
+    is exact up to rounding. Cost :math:`O(\mathrm{steps} \cdot \mathrm{nnz}\, k + n k^2)`.
+    """
+    if not _is_num(reg) or reg <= 0:
+        raise ValueError(f"reg must be a positive number, got {reg!r}")
+    if not _is_num(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
+    if not _is_int(steps) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    R = sp.csr_matrix(R)
+    Y = np.asarray(Y, dtype=np.float64)
+    X = np.array(X0, dtype=np.float64, copy=True)
+    k = Y.shape[1]
+    rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+    Yj = Y[R.indices]                                   # (nnz, k)
+    w = alpha * R.data.astype(np.float64)               # c_ui - 1
+    M = Y.T @ Y + reg * np.eye(k)
+    sel = sp.csr_matrix((np.ones(R.nnz), np.arange(R.nnz), R.indptr), shape=(R.shape[0], R.nnz))
+    b = np.asarray(sel @ ((1.0 + w)[:, None] * Yj))
+
+    def matvec(V):
+        return V @ M + np.asarray(sel @ ((w * np.einsum("ij,ij->i", Yj, V[rows]))[:, None] * Yj))
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _cg(matvec, b, X, steps)
+
+
+def _cg(matvec, b, X, steps):
+    """``steps`` conjugate-gradient iterations for all rows at once, from ``X`` (modified in place)."""
+    resid = b - matvec(X)
+    direction = resid.copy()
+    rs_old = np.einsum("ij,ij->i", resid, resid)
+    for _ in range(steps):
+        Ap = matvec(direction)
+        denom = np.einsum("ij,ij->i", direction, Ap)
+        step = np.divide(rs_old, denom, out=np.zeros_like(rs_old), where=denom > 0)
+        X += step[:, None] * direction
+        resid -= step[:, None] * Ap
+        rs_new = np.einsum("ij,ij->i", resid, resid)
+        beta = np.divide(rs_new, rs_old, out=np.zeros_like(rs_new), where=rs_old > 0)
+        direction = resid + beta[:, None] * direction
+        rs_old = rs_new
+    return X
+
+
+def ease_weights(X, reg: float, dtype=np.float64) -> np.ndarray:
+    r"""EASE's closed form (Steck 2019): the item × item weights :math:`B` minimising
+    :math:`\lVert X - XB\rVert_F^2 + \lambda \lVert B\rVert_F^2` subject to :math:`\mathrm{diag}(B) = 0`:
+
+    .. math:: P = (X^\top X + \lambda I)^{-1}, \qquad B = I - P\,\mathrm{diagMat}(1 / \mathrm{diag}(P)),
+
+    i.e. :math:`B_{ij} = -P_{ij} / P_{jj}` off the diagonal and 0 on it. ``X`` is users × items (sparse or
+    dense). The inverse of the symmetric positive-definite Gram matrix comes from a Cholesky factorisation
+    (LAPACK ``potrf``/``potri``): :math:`O(n_{\text{items}}^3)` time and :math:`n_{\text{items}}^2` memory.
+    """
+    from scipy.linalg import lapack
+
+    if not _is_num(reg) or reg <= 0:
+        raise ValueError(f"reg must be a positive number, got {reg!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    X = sp.csr_matrix(X, dtype=np.float64)
+    if X.shape[0] * X.shape[1] <= 50_000_000:  # small enough to densify: one BLAS product
+        dense = X.toarray().astype(dtype)
+        G = dense.T @ dense
+    else:
+        G = np.asarray((X.T @ X).toarray(), dtype=dtype)
+    G[np.diag_indices_from(G)] += reg
+    potrf, potri = (lapack.spotrf, lapack.spotri) if dtype == np.float32 else (lapack.dpotrf, lapack.dpotri)
+    chol, info = potrf(G, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the Gram matrix is not positive definite (LAPACK info={info}); increase reg")
+    P, info = potri(chol, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting the Gram matrix failed (LAPACK info={info})")
+    P = np.triu(P) + np.triu(P, 1).T  # potri fills one triangle
+    B = P / (-np.diag(P))[None, :]
+    B[np.diag_indices_from(B)] = 0.0
+    return B
+
+
+def similar_items(item_factors: np.ndarray, item_ids, query, n: int = 5) -> pd.DataFrame:
+    r"""The ``n`` items closest to each ``query`` item in factor space, by cosine similarity
+    :math:`\cos(q_i, q_j) = q_i^\top q_j / (\lVert q_i\rVert\,\lVert q_j\rVert)`.
+
+    ``item_factors`` is ``(n_items, k)`` with rows in the order of ``item_ids``. Returns a frame
+    ``query, movieId, similarity, rank`` (the query itself excluded). Unknown query ids raise
+    :class:`UnknownIdError`.
+    """
+    item_ids = np.asarray(item_ids)
+    index = pd.Index(item_ids)
+    query = np.atleast_1d(np.asarray(query))
+    pos = index.get_indexer(query)
+    if (pos < 0).any():
+        raise UnknownIdError(f"item(s) {list(query[pos < 0])} have no factors (not in the training data)")
+    F = np.asarray(item_factors, dtype=np.float64)
+    norms = np.linalg.norm(F, axis=1)
+    unit = F / np.where(norms > 0, norms, 1.0)[:, None]
+    sims = unit[pos] @ unit.T
+    sims[np.arange(len(pos)), pos] = -np.inf
+    frames = [pd.DataFrame({"query": query[:0], ITEM: item_ids[:0], "similarity": np.zeros(0),
+                            "rank": np.zeros(0, dtype=int)})]
+    for q, row in zip(query, sims):
+        top = np.argsort(-row, kind="stable")[:n]
+        frames.append(pd.DataFrame({"query": q, ITEM: item_ids[top], "similarity": row[top],
+                                    "rank": np.arange(1, len(top) + 1)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _ndcg_validator(seen: sp.csr_matrix, relevant: sp.csr_matrix, device, k: int = 10):
+    """A fast NDCG@k for early stopping: ``fn(score_rows)`` where ``score_rows(rows)`` returns the dense torch
+    scores (len(rows) × items) of the users at positions ``rows``; only users with a relevant item in the sparse
+    ``relevant`` matrix are scored, their ``seen`` items excluded. (Ties are broken by ``torch.topk``, not by
+    catalogue position as in :func:`~recsys_course.evaluate.evaluate`.)"""
+    torch = _torch()
+    n_rel = np.diff(relevant.indptr)
+    rows = np.flatnonzero(n_rel)
+    if len(rows) == 0:
+        raise ValueError("the validation slice has no relevant item for any user; use more data or val_n=None")
+    rows_t = torch.as_tensor(rows, device=device)
+    seen_t = torch.as_tensor(seen[rows].toarray() > 0, device=device)
+    rel_t = torch.as_tensor(relevant[rows].toarray() > 0, device=device)
+    kk = min(k, seen.shape[1])
+    disc = 1.0 / torch.log2(torch.arange(2, kk + 2, device=device, dtype=torch.float32))
+    idcg = torch.cumsum(disc, 0)[torch.as_tensor(np.minimum(n_rel[rows], kk) - 1, device=device)]
+
+    def ndcg(score_rows) -> float:
+        s = score_rows(rows_t).masked_fill_(seen_t, -float("inf"))
+        top = torch.topk(s, kk, dim=1).indices
+        hits = torch.gather(rel_t, 1, top).float()
+        return float(((hits * disc).sum(1) / idcg).mean())
+
+    return ndcg
+
+
+# --------------------------------------------------------------------------------------------
+# torch modules (built lazily, so importing the package does not import torch)
+# --------------------------------------------------------------------------------------------
+def _torch():
+    import torch
+
+    return torch
+
+
+def _mf_module(n_users, n_items, k, mu, user_bias, item_bias, init_std, train_biases, generator):
+    torch = _torch()
+
+    class MFModule(torch.nn.Module):
+        r""":math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`."""
+
+        def __init__(self):
+            super().__init__()
+            self.P = torch.nn.Parameter(torch.randn(n_users, k, generator=generator) * init_std)
+            self.Q = torch.nn.Parameter(torch.randn(n_items, k, generator=generator) * init_std)
+            self.bu = torch.nn.Parameter(torch.as_tensor(user_bias, dtype=torch.float32).clone(),
+                                         requires_grad=train_biases)
+            self.bi = torch.nn.Parameter(torch.as_tensor(item_bias, dtype=torch.float32).clone(),
+                                         requires_grad=train_biases)
+            self.register_buffer("mu", torch.tensor(float(mu)))
+
+        def forward(self, u, i):
+            return self.mu + self.bu[u] + self.bi[i] + (self.P[u] * self.Q[i]).sum(1)
+
+    return MFModule()
+
+
+def _bpr_module(n_users, n_items, k, init_std, generator):
+    torch = _torch()
+
+    class BPRModule(torch.nn.Module):
+        r""":math:`x_{ui} = p_u^\top q_i + b_i`."""
+
+        def __init__(self):
+            super().__init__()
+            self.P = torch.nn.Parameter(torch.randn(n_users, k, generator=generator) * init_std)
+            self.Q = torch.nn.Parameter(torch.randn(n_items, k, generator=generator) * init_std)
+            self.b = torch.nn.Parameter(torch.zeros(n_items))
+
+        def forward(self, u, i):
+            return (self.P[u] * self.Q[i]).sum(-1) + self.b[i]
+
+    return BPRModule()
+
+
+def _validation_slice(model, train: pd.DataFrame, how: str, size):
+    """Split ``train`` into (fit part, validation part) in time, per user, for early stopping."""
+    from ..config import TIME
+    from ..split import leave_last_n, per_user_temporal_split
+
+    if TIME not in train.columns:
+        raise ValueError(f"{type(model).__name__} stops early on each user's most recent training ratings, which "
+                         f"needs a '{TIME}' column; add one or pass val_share=None / val_n=None to train a fixed "
+                         "number of epochs")
+    if how == "share":
+        return per_user_temporal_split(train, test_size=size)
+    return leave_last_n(train, n=size)
+
+
+def fit_early_stopped(model, train: pd.DataFrame, how: str, size, name: str):
+    """Train a torch model of the course the way all of them are trained: early stopping, then a refit.
+
+    With ``size=None``: ``model.n_epochs`` epochs on all of ``train``. Otherwise: train on a validation slice
+    of ``train`` cut in time (``how="share"``: each user's last ``size`` share of ratings, ``"last"``: each
+    user's last ``size`` ratings), keep the best epoch, and — if ``model.refit`` — train again on all of
+    ``train`` for that many epochs (the slice holds each user's most recent taste; leaving it out hurts).
+    ``model._train_on(frame, epochs, validation_or_None, desc)`` must return ``(module, History)``.
+    Sets ``model.history_`` (the validation run, or None) and ``model.best_epoch_``; returns the module and
+    the History of the last run.
+    """
+    model.history_ = None
+    if size is None:
+        model.best_epoch_ = model.n_epochs
+        return model._train_on(train, model.n_epochs, None, name)
+    fit_part, val_part = _validation_slice(model, train, how, size)
+    module, hist = model._train_on(fit_part, model.n_epochs, val_part, f"{name} val")
+    model.history_ = hist
+    model.best_epoch_ = max(hist.best_epoch, 1)
+    if model.refit:
+        module, hist = model._train_on(train, model.best_epoch_, None, f"{name} refit")
+    return module, hist
+
+
+# --------------------------------------------------------------------------------------------
+# rating models
+# --------------------------------------------------------------------------------------------
+class BiasedMF(Recommender):
+    r"""Biased matrix factorisation, :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, trained in PyTorch.
+
+    Minimises, by mini-batch Adam over the training ratings :math:`\mathcal R`,
+
+    .. math:: \frac{1}{|\mathcal B|}\sum_{(u,i) \in \mathcal B} \Big[(r_{ui} - \hat r_{ui})^2
+              + \lambda\,(\lVert p_u\rVert^2 + \lVert q_i\rVert^2) + \lambda_b\,(b_u^2 + b_i^2)\Big]
+
+    for each mini-batch :math:`\mathcal B` (the per-rating L2 penalty of Koren, Bell & Volinsky 2009).
+
+    * **Biases.** With ``bias_init="baseline"`` :math:`\mu, b_u, b_i` start from
+      :class:`~recsys_course.models.BiasBaseline` (closed-form ridge biases); ``"zero"`` starts them at 0.
+      With ``train_biases=False`` (the default) they stay fixed and only the factors learn the residual —
+      a stagewise fit that, on the small MovieLens set, generalises better than learning everything at once.
+    * **Early stopping.** With ``val_share`` set, each user's most recent ``val_share`` of training ratings is
+      held out, the model trains on the rest for at most ``n_epochs`` epochs and stops when the validation
+      RMSE has not improved for ``patience`` epochs. With ``refit=True`` it is then trained again, from the
+      same initialisation, on *all* of train for the best number of epochs (the held-out ratings are each
+      user's most recent — the most useful ones for predicting the future). ``val_share=None`` trains
+      ``n_epochs`` epochs on everything.
+    * **Unknown ids.** ``predict`` for an unknown user returns :math:`\mu + b_i`, for an unknown item
+      :math:`\mu + b_u`, for both :math:`\mu`; ``recommend`` raises :class:`UnknownIdError` for unknown users.
+      Predictions are clipped to the training rating range; ``recommend`` ranks by the unclipped score.
+    * **Cost.** :math:`O(|\mathcal R|\,k)` per epoch; a few seconds on ml-latest-small on a laptop CPU.
+
+    Defaults were tuned on a validation slice of the rating-track train split (notebook 04). ``history_`` is
+    the :class:`~recsys_course.models.torch_train.History` of the early-stopping run, ``best_epoch_`` the
+    chosen number of epochs.
+    """
+
+    predicts_ratings = True
+
+    def __init__(self, n_factors: int = 32, lr: float = 0.003, reg: float = 0.1, reg_bias: float = 0.0,
+                 n_epochs: int = 30, batch_size: int = 1024, patience: int = 3, val_share: float | None = 0.2,
+                 refit: bool = True, init_std: float = 0.01, bias_init: str = "baseline",
+                 train_biases: bool = False, device=None, seed: int = 0, verbose: bool = True):
+        self.n_factors = n_factors
+        self.lr = lr
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.val_share = val_share
+        self.refit = refit
+        self.init_std = init_std
+        self.bias_init = bias_init
+        self.train_biases = train_biases
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        _need_int(self, "n_factors", self.n_factors)
+        _need_num(self, "lr", self.lr, positive=True)
+        _need_num(self, "reg", self.reg)
+        _need_num(self, "reg_bias", self.reg_bias)
+        _need_int(self, "n_epochs", self.n_epochs)
+        _need_int(self, "batch_size", self.batch_size)
+        _need_int(self, "patience", self.patience)
+        _need_share(self, "val_share", self.val_share)
+        _need_num(self, "init_std", self.init_std)
+        _need_int(self, "seed", self.seed, low=0)
+        if self.bias_init not in ("baseline", "zero"):
+            raise ValueError(f"BiasedMF: bias_init must be 'baseline' or 'zero', got {self.bias_init!r}")
+
+    def _biases(self, frame: pd.DataFrame):
+        """(mu, b_u, b_i) on this model's full index, fitted on ``frame`` (ids absent from it get 0)."""
+        if self.bias_init == "zero":
+            return float(frame[RATING].mean()), np.zeros(self.n_users), np.zeros(self.n_items)
+        base = BiasBaseline().fit(frame)
+        bu = np.zeros(self.n_users)
+        bi = np.zeros(self.n_items)
+        bu[self._user_index.get_indexer(base.user_ids_)] = base.user_bias_
+        bi[self._item_index.get_indexer(base.item_ids_)] = base.item_bias_
+        return base.mu_, bu, bi
+
+    def _train_on(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
+        from .torch_train import resolve_device, train
+
+        torch = _torch()
+        device = resolve_device(self.device)
+        u = self._user_index.get_indexer(frame[USER])
+        i = self._item_index.get_indexer(frame[ITEM])
+        r = frame[RATING].to_numpy(np.float32)
+        mu, bu, bi = self._biases(frame)
+        gen = torch.Generator().manual_seed(self.seed)
+        module = _mf_module(self.n_users, self.n_items, self.n_factors, mu, bu, bi, self.init_std,
+                            self.train_biases, gen)
+        with torch.no_grad():  # ids absent from this frame keep zero factors (they never get a gradient)
+            module.P[torch.as_tensor(np.setdiff1d(np.arange(self.n_users), u))] = 0.0
+            module.Q[torch.as_tensor(np.setdiff1d(np.arange(self.n_items), i))] = 0.0
+        reg, reg_bias = float(self.reg), float(self.reg_bias)
+
+        def loss_fn(m, uu, ii, rr):
+            p, q = m.P[uu], m.Q[ii]
+            err = m.mu + m.bu[uu] + m.bi[ii] + (p * q).sum(1) - rr
+            loss = (err ** 2).mean() + reg * ((p ** 2).sum(1) + (q ** 2).sum(1)).mean()
+            if reg_bias and self.train_biases:
+                loss = loss + reg_bias * (m.bu[uu] ** 2 + m.bi[ii] ** 2).mean()
+            return loss
+
+        validate = None
+        if validation is not None:
+            vu = torch.as_tensor(self._user_index.get_indexer(validation[USER]))
+            vi = torch.as_tensor(self._item_index.get_indexer(validation[ITEM]))
+            vr = torch.as_tensor(validation[RATING].to_numpy(np.float32))
+            lo, hi = self.rating_range_
+
+            def validate(m):
+                pred = torch.clamp(m(vu.to(device), vi.to(device)), lo, hi)
+                return float(torch.sqrt(((pred - vr.to(device)) ** 2).mean()))
+
+        hist = train(module, loss_fn, (u, i, r), epochs=epochs, batch_size=self.batch_size, lr=self.lr,
+                     validate=validate, mode="min", patience=self.patience, seed=self.seed, device=device,
+                     metric_name="val_rmse", desc=desc, verbose=self.verbose)
+        return module, hist
+
+    def _fit(self, train, users, items):
+        self._check_params()
+        start = time.perf_counter()
+        module, _ = fit_early_stopped(self, train, "share", self.val_share, "BiasedMF")
+        self._store(module)
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _store(self, module) -> None:
+        self.mu_ = float(module.mu.cpu())
+        self.user_bias_ = module.bu.detach().cpu().numpy().astype(np.float64)
+        self.item_bias_ = module.bi.detach().cpu().numpy().astype(np.float64)
+        self.user_factors_ = module.P.detach().cpu().numpy().astype(np.float64)
+        self.item_factors_ = module.Q.detach().cpu().numpy().astype(np.float64)
+
+    def _raw(self, users, items):
+        dot = (_gather(self.user_factors_, users) * _gather(self.item_factors_, items)).sum(1)
+        return self.mu_ + _gather(self.user_bias_, users) + _gather(self.item_bias_, items) + dot
+
+    def _predict(self, users, items):
+        return np.clip(self._raw(users, items), *self.rating_range_)
+
+    def _score_users(self, users):
+        return (self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
+                + self.user_factors_[users] @ self.item_factors_.T)
+
+
+class ALS(Recommender):
+    r"""Biased matrix factorisation fitted by alternating least squares in closed form (NumPy).
+
+    The biases :math:`\mu, b_u, b_i` come from :class:`~recsys_course.models.BiasBaseline` (its defaults);
+    the factors are fitted to the residuals :math:`e_{ui} = r_{ui} - \mu - b_u - b_i` by minimising
+    :math:`\sum_{(u,i) \in \mathcal R} (e_{ui} - p_u^\top q_i)^2 + \lambda(\sum_u \lVert p_u\rVert^2 + \sum_i
+    \lVert q_i\rVert^2)`. With :math:`Q` fixed the problem splits into one ridge regression per user,
+
+    .. math:: p_u = (Q_u^\top Q_u + \lambda I)^{-1} Q_u^\top e_u,
+
+    (:math:`Q_u` = the factors of the items :math:`u` rated), and symmetrically for the items; each half-step
+    is exact, so the loss never increases. Prediction :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`,
+    clipped to the rating range; unknown users/items fall back like :class:`BiasedMF` (factor 0).
+    Cost per iteration :math:`O(|\mathcal R| k^2 + (n_u + n_i) k^3)`. ``train_rmse_`` holds the training RMSE
+    after each iteration.
+    """
+
+    predicts_ratings = True
+
+    def __init__(self, n_factors: int = 32, reg: float = 15.0, n_iters: int = 5, init_std: float = 0.1,
+                 seed: int = 0):
+        self.n_factors = n_factors
+        self.reg = reg
+        self.n_iters = n_iters
+        self.init_std = init_std
+        self.seed = seed
+
+    def _fit(self, train, users, items):
+        _need_int(self, "n_factors", self.n_factors)
+        _need_num(self, "reg", self.reg, positive=True)
+        _need_int(self, "n_iters", self.n_iters)
+        _need_num(self, "init_std", self.init_std, positive=True)
+        _need_int(self, "seed", self.seed, low=0)
+        start = time.perf_counter()
+        base = BiasBaseline().fit(train)  # same ids and order as this model
+        self.mu_, self.user_bias_, self.item_bias_ = base.mu_, base.user_bias_, base.item_bias_
+        resid = train[RATING].to_numpy(np.float64) - self.mu_ - self.user_bias_[users] - self.item_bias_[items]
+        E = sp.csr_matrix((resid, (users, items)), shape=(self.n_users, self.n_items))
+        Et = E.T.tocsr()
+        rng = np.random.default_rng(self.seed)
+        Q = rng.normal(0.0, self.init_std, (self.n_items, self.n_factors))
+        P = np.zeros((self.n_users, self.n_factors))
+        self.train_rmse_ = []
+        for _ in range(self.n_iters):
+            P = als_half_step(E, Q, self.reg)
+            Q = als_half_step(Et, P, self.reg)
+            fitted = (P[users] * Q[items]).sum(1)
+            self.train_rmse_.append(float(np.sqrt(np.mean((resid - fitted) ** 2))))
+        self.user_factors_, self.item_factors_ = P, Q
+        self.fit_seconds_ = time.perf_counter() - start
+
+    _raw = BiasedMF._raw
+    _predict = BiasedMF._predict
+    _score_users = BiasedMF._score_users
+
+
+# --------------------------------------------------------------------------------------------
+# ranking models
+# --------------------------------------------------------------------------------------------
+class _RankingFactors(Recommender):
+    """Shared ``predict`` of the ranking models: score of known pairs; unknown items score ``-inf`` (the model
+    cannot rank them); unknown users raise :class:`UnknownIdError`."""
+
+    def _predict(self, users, items):
+        _require_known_users(self, users)
+        known = items >= 0
+        out = np.full(len(users), -np.inf)
+        if known.any():
+            out[known] = self._pair_scores(users[known], items[known])
+        return out
+
+    def _pair_scores(self, users, items):
+        return (self.user_factors_[users] * self.item_factors_[items]).sum(1)
+
+    def _score_users(self, users):
+        _require_known_users(self, users)
+        return self.user_factors_[users] @ self.item_factors_.T
+
+
+class PureSVD(_RankingFactors):
+    r"""PureSVD (Cremonesi, Koren & Turrin 2010): a truncated SVD of the user × item rating matrix with every
+    missing entry read as 0, :math:`R \approx U_k \Sigma_k V_k^\top`, and the score
+
+    .. math:: s_u = r_u V_k V_k^\top,
+
+    the user's rating row projected on the top-:math:`k` item space. Treating missing as 0 is exactly what makes
+    it a good *ranker* (an item nobody rated scores low) and a bad *rating predictor* (the reconstruction
+    of an unrated cell is pulled towards 0). Not a rating model. ``binary=True`` factorises the 0/1
+    interaction matrix instead. Uses ``scipy.sparse.linalg.svds`` (ARPACK, seeded); cost roughly
+    :math:`O(\mathrm{nnz}\,k)` per Lanczos step. Unknown items score ``-inf``; unknown users raise.
+    """
+
+    def __init__(self, n_factors: int = 32, binary: bool = False, seed: int = 0):
+        self.n_factors = n_factors
+        self.binary = binary
+        self.seed = seed
+
+    def _fit(self, train, users, items):
+        from scipy.sparse.linalg import svds
+
+        _need_int(self, "n_factors", self.n_factors)
+        _need_int(self, "seed", self.seed, low=0)
+        if self.n_factors >= min(self.n_users, self.n_items):
+            raise ValueError(f"PureSVD: n_factors must be smaller than min(n_users, n_items) = "
+                             f"{min(self.n_users, self.n_items)}, got {self.n_factors}")
+        start = time.perf_counter()
+        values = np.ones(len(train)) if self.binary else train[RATING].to_numpy(np.float64)
+        R = sp.csr_matrix((values, (users, items)), shape=(self.n_users, self.n_items))
+        v0 = np.random.default_rng(self.seed).uniform(-1, 1, min(R.shape))
+        U, s, Vt = svds(R, k=self.n_factors, v0=v0)
+        order = np.argsort(-s, kind="stable")
+        U, s, Vt = U[:, order], s[order], Vt[order]
+        sign = np.sign(Vt[np.arange(len(s)), np.abs(Vt).argmax(1)])  # a deterministic sign per component
+        U, Vt = U * sign, Vt * sign[:, None]
+        self.singular_values_ = s
+        self.item_factors_ = Vt.T                      # V_k
+        self.user_factors_ = np.asarray(R @ Vt.T)      # r_u V_k  (= U_k Σ_k)
+        self.fit_seconds_ = time.perf_counter() - start
+
+
+class ImplicitALS(_RankingFactors):
+    r"""Weighted ALS for implicit feedback (Hu, Koren & Volinsky 2008).
+
+    Every (user, item) cell counts: preference :math:`p_{ui} = 1` if the user rated the item, else 0, with
+    confidence :math:`c_{ui} = 1 + \alpha\, r_{ui}` (``r_ui`` = the rating if ``use_ratings`` else 1; 1 for
+    unobserved cells). Minimises
+
+    .. math:: \sum_{u,i} c_{ui}\,(p_{ui} - x_u^\top y_i)^2 + \lambda\Big(\sum_u \lVert x_u\rVert^2
+              + \sum_i \lVert y_i\rVert^2\Big)
+
+    by alternating the closed forms of :func:`implicit_als_half_step`
+    (:math:`x_u = (Y^\top Y + Y^\top (C_u - I) Y + \lambda I)^{-1} Y^\top C_u p_u`): ``solver="exact"``
+    solves every :math:`k \times k` system, ``solver="cg"`` (default) takes ``cg_steps`` warm-started
+    conjugate-gradient steps instead (:func:`implicit_als_half_step_cg`; Takács, Pilászy & Tikk 2011), which is
+    several times faster for the same accuracy. User factors start at 0 and item factors at
+    :math:`\mathcal N(0, \text{init\_std}^2)`. Score
+    :math:`x_u^\top y_i` (a predicted preference, not a rating). Unknown items score ``-inf``; unknown users
+    raise. Cost per iteration :math:`O(\mathrm{nnz}\,k^2 + (n_u + n_i) k^3)`.
+    """
+
+    def __init__(self, n_factors: int = 32, reg: float = 10.0, alpha: float = 0.3, n_iters: int = 10,
+                 use_ratings: bool = True, solver: str = "cg", cg_steps: int = 3, init_std: float = 0.01,
+                 seed: int = 0):
+        self.n_factors = n_factors
+        self.reg = reg
+        self.alpha = alpha
+        self.n_iters = n_iters
+        self.use_ratings = use_ratings
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.init_std = init_std
+        self.seed = seed
+
+    def _fit(self, train, users, items):
+        _need_int(self, "n_factors", self.n_factors)
+        _need_num(self, "reg", self.reg, positive=True)
+        _need_num(self, "alpha", self.alpha)
+        _need_int(self, "n_iters", self.n_iters)
+        _need_int(self, "cg_steps", self.cg_steps)
+        _need_num(self, "init_std", self.init_std, positive=True)
+        _need_int(self, "seed", self.seed, low=0)
+        if self.solver not in ("cg", "exact"):
+            raise ValueError(f"ImplicitALS: solver must be 'cg' or 'exact', got {self.solver!r}")
+        start = time.perf_counter()
+        strength = train[RATING].to_numpy(np.float64) if self.use_ratings else np.ones(len(train))
+        if (strength <= 0).any():
+            raise ValueError("ImplicitALS with use_ratings=True needs positive ratings (they set the confidence)")
+        R = sp.csr_matrix((strength, (users, items)), shape=(self.n_users, self.n_items))
+        Rt = R.T.tocsr()
+        rng = np.random.default_rng(self.seed)
+        Y = rng.normal(0.0, self.init_std, (self.n_items, self.n_factors))
+        X = np.zeros((self.n_users, self.n_factors))
+        for _ in range(self.n_iters):
+            if self.solver == "exact":
+                X = implicit_als_half_step(R, Y, self.reg, self.alpha)
+                Y = implicit_als_half_step(Rt, X, self.reg, self.alpha)
+            else:
+                X = implicit_als_half_step_cg(R, Y, X, self.reg, self.alpha, self.cg_steps)
+                Y = implicit_als_half_step_cg(Rt, X, Y, self.reg, self.alpha, self.cg_steps)
+        self.user_factors_, self.item_factors_ = X, Y
+        self.fit_seconds_ = time.perf_counter() - start
+
+
+class BPR(_RankingFactors):
+    r"""Bayesian personalised ranking (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009), in PyTorch.
+
+    Score :math:`x_{ui} = p_u^\top q_i + b_i`. Every training pair :math:`(u, i)` with a rating of at least
+    ``min_rating`` (``None``: every rating) is a positive; each epoch draws ``n_negatives`` items per positive
+    uniformly from the items :math:`u` has not rated and keeps the one the model currently scores highest, :math:`j`
+    (``n_negatives=1`` is the original uniform sampler; more candidates give the "adaptive", hard-negative
+    sampling of Rendle & Freudenthaler 2014, which learns faster). Mini-batch Adam minimises
+
+    .. math:: \frac{1}{|\mathcal B|}\sum_{(u,i,j) \in \mathcal B} \Big[-\ln \sigma(x_{ui} - x_{uj})
+              + \lambda\,(\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert q_j\rVert^2)
+              + \lambda_b\,(b_i^2 + b_j^2)\Big],
+
+    a smooth surrogate of the AUC: it only asks that a positive outscores a negative.
+
+    Early stopping: with ``val_n`` set, each user's last ``val_n`` training ratings are held out (users with
+    fewer keep everything), the model trains on the rest and stops when NDCG@10 on the held-out items rated
+    ≥ 4 has not improved for ``patience`` epochs; with ``refit=True`` it is then retrained from the same
+    initialisation on all of train for the best number of epochs. ``history_`` holds the validation run,
+    ``best_epoch_`` the chosen epochs, ``loss_`` the training loss per epoch of the final fit. Unknown items
+    score ``-inf``; unknown users raise. Cost :math:`O(|\mathcal R|\,k \cdot n_{\text{negatives}})` per epoch.
+    """
+
+    def __init__(self, n_factors: int = 64, lr: float = 0.005, reg: float = 0.0, reg_bias: float = 0.0,
+                 n_negatives: int = 5, min_rating: float | None = 4.0, n_epochs: int = 40, batch_size: int = 2048,
+                 patience: int = 4, val_n: int | None = 10, refit: bool = True, init_std: float = 0.01,
+                 device=None, seed: int = 0, verbose: bool = True):
+        self.n_factors = n_factors
+        self.lr = lr
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.n_negatives = n_negatives
+        self.min_rating = min_rating
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.val_n = val_n
+        self.refit = refit
+        self.init_std = init_std
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        _need_int(self, "n_factors", self.n_factors)
+        _need_num(self, "lr", self.lr, positive=True)
+        _need_num(self, "reg", self.reg)
+        _need_num(self, "reg_bias", self.reg_bias)
+        _need_int(self, "n_negatives", self.n_negatives)
+        if self.min_rating is not None and not _is_num(self.min_rating):
+            raise ValueError(f"BPR: min_rating must be a number or None, got {self.min_rating!r}")
+        _need_int(self, "n_epochs", self.n_epochs)
+        _need_int(self, "batch_size", self.batch_size)
+        _need_int(self, "patience", self.patience)
+        if self.val_n is not None:
+            _need_int(self, "val_n", self.val_n)
+        _need_num(self, "init_std", self.init_std)
+        _need_int(self, "seed", self.seed, low=0)
+
+    def _sampler(self, u: np.ndarray, i: np.ndarray, seen_u: np.ndarray, seen_i: np.ndarray):
+        """``data(epoch, generator)`` for the training loop: positives (u, i) and, each epoch, fresh negative
+        candidates j of shape (n, n_negatives), none of them an item the user rated (``seen_u, seen_i``)."""
+        torch = _torch()
+        n_items, n_neg = self.n_items, self.n_negatives
+        keys = np.unique(seen_u.astype(np.int64) * n_items + seen_i)
+        if len(keys) >= len(np.unique(seen_u)) * n_items:
+            raise ValueError("BPR: some user has rated every item, so there is no negative to sample")
+        ut = torch.as_tensor(u, dtype=torch.int64)
+        it = torch.as_tensor(i, dtype=torch.int64)
+        owner = np.repeat(u.astype(np.int64), n_neg)
+
+        def data(epoch, generator):
+            j = torch.randint(n_items, (len(u) * n_neg,), generator=generator)
+            todo = np.arange(len(owner))
+            for _ in range(50):  # resample the candidates that hit a rated item
+                query = owner[todo] * n_items + j.numpy()[todo]
+                pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+                todo = todo[keys[pos] == query]
+                if len(todo) == 0:
+                    break
+                j[torch.as_tensor(todo)] = torch.randint(n_items, (len(todo),), generator=generator)
+            return ut, it, j.reshape(len(u), n_neg)
+
+        return data
+
+    def _train_on(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
+        from .torch_train import resolve_device, train
+
+        torch = _torch()
+        device = resolve_device(self.device)
+        u = self._user_index.get_indexer(frame[USER])
+        i = self._item_index.get_indexer(frame[ITEM])
+        positive = np.ones(len(frame), dtype=bool) if self.min_rating is None else \
+            frame[RATING].to_numpy() >= self.min_rating
+        if not positive.any():
+            raise ValueError(f"BPR: no training rating is >= min_rating={self.min_rating}; lower it or use None")
+        gen = torch.Generator().manual_seed(self.seed)
+        module = _bpr_module(self.n_users, self.n_items, self.n_factors, self.init_std, gen)
+        reg, reg_bias = float(self.reg), float(self.reg_bias)
+
+        def loss_fn(m, uu, ii, jj):
+            p, qi = m.P[uu], m.Q[ii]
+            if jj.shape[1] > 1:  # keep the candidate the model ranks highest: the hardest negative
+                with torch.no_grad():
+                    pick = ((p[:, None, :] * m.Q[jj]).sum(2) + m.b[jj]).argmax(1)
+                jj = jj.gather(1, pick[:, None])
+            jj = jj[:, 0]
+            qj = m.Q[jj]
+            diff = (p * (qi - qj)).sum(1) + m.b[ii] - m.b[jj]
+            loss = -torch.nn.functional.logsigmoid(diff).mean()
+            loss = loss + reg * ((p ** 2).sum(1) + (qi ** 2).sum(1) + (qj ** 2).sum(1)).mean()
+            if reg_bias:
+                loss = loss + reg_bias * (m.b[ii] ** 2 + m.b[jj] ** 2).mean()
+            return loss
+
+        validate = None
+        if validation is not None:
+            seen = sp.csr_matrix((np.ones(len(u)), (u, i)), shape=(self.n_users, self.n_items))
+            rel = validation[validation[RATING] >= RELEVANCE_THRESHOLD]
+            if rel.empty:  # implicit data without high ratings: every held-out item is relevant
+                rel = validation
+            relevant = sp.csr_matrix((np.ones(len(rel)), (self._user_index.get_indexer(rel[USER]),
+                                                          self._item_index.get_indexer(rel[ITEM]))),
+                                     shape=(self.n_users, self.n_items))
+            ndcg = _ndcg_validator(seen, relevant, device)
+
+            def validate(m):
+                return ndcg(lambda rows: m.P[rows] @ m.Q.T + m.b[None, :])
+
+        hist = train(module, loss_fn, self._sampler(u[positive], i[positive], u, i), epochs=epochs,
+                     batch_size=self.batch_size, lr=self.lr,
+                     validate=validate, mode="max", patience=self.patience, seed=self.seed, device=device,
+                     metric_name="val_ndcg@10", desc=desc, verbose=self.verbose)
+        return module, hist
+
+    def _fit(self, train, users, items):
+        self._check_params()
+        start = time.perf_counter()
+        module, hist = fit_early_stopped(self, train, "last", self.val_n, "BPR")
+        self.loss_ = list(hist.train_loss)
+        self.user_factors_ = module.P.detach().cpu().numpy().astype(np.float64)
+        self.item_factors_ = module.Q.detach().cpu().numpy().astype(np.float64)
+        self.item_bias_ = module.b.detach().cpu().numpy().astype(np.float64)
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _pair_scores(self, users, items):
+        return super()._pair_scores(users, items) + self.item_bias_[items]
+
+    def _score_users(self, users):
+        return super()._score_users(users) + self.item_bias_[None, :]
+
+
+class EASE(Recommender):
+    r"""EASE, "embarrassingly shallow autoencoder" (Steck 2019): score :math:`s_u = x_u B` with the item × item
+    weights of :func:`ease_weights`,
+
+    .. math:: B = I - P\,\mathrm{diagMat}(1/\mathrm{diag}(P)), \qquad P = (X^\top X + \lambda I)^{-1},
+
+    where :math:`X` is the user × item matrix of training ratings (0 where there is none; ``binary=True``
+    uses 1 for every rating, as in the paper — on MovieLens the rating values rank better). The constraint
+    :math:`\mathrm{diag}(B) = 0` stops an item from explaining itself.
+
+    **Cost and the item cut.** The inverse is :math:`O(n^3)` in the number of items modelled and needs
+    :math:`n^2` floats: all ~9.7 k items of ml-latest-small take tens of seconds on a laptop, so by default only
+    items with at least ``min_item_count`` training interactions are modelled (``1`` = all). The others are
+    never recommended: their score is ``-inf`` in ``recommend`` and ``predict``. Weights are computed in
+    ``dtype`` (float32 by default: half the memory, about twice the speed, and scores only need their order).
+    Unknown items score ``-inf``; unknown users raise :class:`UnknownIdError`.
+    """
+
+    def __init__(self, reg: float = 3000.0, min_item_count: int = 5, binary: bool = False, dtype: str = "float32"):
+        self.reg = reg
+        self.min_item_count = min_item_count
+        self.binary = binary
+        self.dtype = dtype
+
+    def _fit(self, train, users, items):
+        _need_num(self, "reg", self.reg, positive=True)
+        _need_int(self, "min_item_count", self.min_item_count)
+        if str(self.dtype) not in ("float32", "float64"):
+            raise ValueError(f"EASE: dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        start = time.perf_counter()
+        counts = np.bincount(items, minlength=self.n_items)
+        self.modelled_ = np.flatnonzero(counts >= self.min_item_count)
+        if len(self.modelled_) == 0:
+            raise ValueError(f"EASE: no item has min_item_count={self.min_item_count} interactions; lower it")
+        values = np.ones(len(train)) if self.binary else train[RATING].to_numpy(np.float64)
+        X = sp.csr_matrix((values, (users, items)), shape=(self.n_users, self.n_items))
+        self.X_ = X[:, self.modelled_].tocsr().astype(self.dtype)
+        self.B_ = ease_weights(self.X_, self.reg, dtype=self.dtype)
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _score_users(self, users):
+        _require_known_users(self, users)
+        out = np.full((len(users), self.n_items), -np.inf)
+        out[:, self.modelled_] = np.asarray(self.X_[users] @ self.B_, dtype=np.float64)
+        return out
+
+    def _predict(self, users, items):
+        _require_known_users(self, users)
+        col = pd.Index(self.modelled_).get_indexer(items)  # -1 for unknown or unmodelled items
+        out = np.full(len(users), -np.inf)
+        ok = np.flatnonzero(col >= 0)
+        for start in range(0, len(ok), 1024):  # chunks keep the dense (pairs × items) blocks small
+            part = ok[start:start + 1024]
+            xb = self.X_[users[part]].toarray()
+            out[part] = (xb * self.B_[:, col[part]].T).sum(1)
+        return out
