@@ -13,8 +13,16 @@ import pandas as pd
 
 from .record import LEADERBOARD_PREFIX, read_records
 
-#: The column that orders each track (lower is better for rmse, higher for ndcg).
+#: The column that orders each track (lower is better for rmse, higher for ndcg), in the order the tracks are
+#: shown: rating (notebook 01's rating_split), ranking (ranking_split), next-item (leave-last-out, notebook 06).
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False)}
+
+
+def _tracks_in_order(board: pd.DataFrame):
+    """(track, rows) pairs: the known tracks in TRACK_KEY order, then any other track alphabetically."""
+    known = list(TRACK_KEY)
+    names = sorted(set(board["track"]), key=lambda t: (known.index(t) if t in known else len(known), t))
+    return [(t, board[board["track"] == t]) for t in names]
 COLUMN_ORDER = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "hit@10", "mrr@10", "coverage@10"]
 
 
@@ -41,7 +49,7 @@ def collect(notebooks) -> pd.DataFrame:
         c for c in df.columns if c not in COLUMN_ORDER and c not in ("track", "model", "notebook"))
     df = df[["track", "model", "notebook", *metrics]]
     parts = []
-    for track, group in df.groupby("track", sort=True):
+    for track, group in _tracks_in_order(df):
         key, ascending = TRACK_KEY.get(track, (None, True))
         if key in group.columns:
             group = group.sort_values(key, ascending=ascending, kind="stable", na_position="last")
@@ -54,7 +62,7 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
     if board.empty:
         return "_no leaderboard entries were recorded_\n"
     out = []
-    for track, group in board.groupby("track", sort=True):
+    for track, group in _tracks_in_order(board):
         group = group.dropna(axis=1, how="all").drop(columns="track")
         key = TRACK_KEY.get(track, ("", True))[0]
         out.append(f"**{track.capitalize()} track**" + (f" (sorted by {key})" if key in group.columns else ""))

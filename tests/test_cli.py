@@ -40,7 +40,7 @@ def test_run_writes_outputs_leaderboard_and_keeps_sources(nb_dir, tmp_path, caps
     records = read_records(out / "00_records.ipynb")
     assert records["fixture/profile_is_smoke"] == 1  # papermill injected the profile
     board = pd.read_csv(out / "leaderboard.csv")
-    assert list(board["model"]) == ["Pop", "Good", "Worse"]  # tracks alphabetical; rating sorted by rmse
+    assert list(board["model"]) == ["Good", "Worse", "Pop"]  # rating track first, sorted by rmse; then ranking
     assert (out / "leaderboard.png").stat().st_size > 1000
     assert "| Good | 00_records | 0.9000 | 0.7000 |" in (out / "leaderboard.md").read_text()
     assert "00_records.ipynb" in printed and "Ranking track" in printed
@@ -83,3 +83,25 @@ def test_leaderboard_markdown_handles_empty_and_missing():
     rows = leaderboard.rows_from_records({"leaderboard/rating/A/rmse": 1.0, "other/x": 3,
                                           "leaderboard/ranking/A/ndcg@10": 0.1}, "nb")
     assert sorted((r["track"], r["model"]) for r in rows) == [("ranking", "A"), ("rating", "A")]
+
+
+
+def test_leaderboard_tracks_in_course_order_then_others(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from recsys_course.record import MIME
+
+    records = {"leaderboard/zeta/A/hit@10": 0.2, "leaderboard/next-item/A/ndcg@10": 0.03,
+               "leaderboard/ranking/A/ndcg@10": 0.1, "leaderboard/ranking/B/ndcg@10": 0.2,
+               "leaderboard/rating/A/rmse": 0.9, "leaderboard/rating/B/rmse": 0.8}
+    outputs = [new_output("display_data", data={MIME: {"name": k, "value": v}, "text/plain": k})
+               for k, v in records.items()]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("", outputs=outputs)]), path)
+    board = leaderboard.collect([path])
+    assert list(board["track"]) == ["rating", "rating", "ranking", "ranking", "next-item", "zeta"]
+    assert list(board["model"][:4]) == ["B", "A", "B", "A"]  # best first: lower rmse, higher ndcg
+    text = leaderboard.to_markdown(board)
+    order = [text.index(f"**{t} track**") for t in ["Rating", "Ranking", "Next-item", "Zeta"]]
+    assert order == sorted(order)

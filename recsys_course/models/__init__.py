@@ -6,14 +6,18 @@
 | ``neighbors`` | UserKNN, ItemKNN (notebook 02) |
 | ``content`` | CosineProfile, ContentBased and the CF + content Hybrid (notebook 03) |
 | ``factorization`` | BiasedMF, ALS, PureSVD, ImplicitALS, BPR, EASE (notebook 04) |
+| ``autoencoders`` | AutoRec, DAE, MultVAE (notebook 05) |
+| ``sequential`` | NeuMF, GRU4Rec, SASRec (notebook 06) |
 | ``torch_train`` | the one mini-batch training loop the torch models share (not a model) |
 """
-from . import baselines, content, factorization, neighbors
+from . import autoencoders, baselines, content, factorization, neighbors, sequential
 from .base import NotFittedError, Recommender, UnknownIdError, top_k
+from .autoencoders import *  # noqa: F401,F403
 from .baselines import *  # noqa: F401,F403
 from .content import *  # noqa: F401,F403
 from .factorization import *  # noqa: F401,F403
 from .neighbors import *  # noqa: F401,F403
+from .sequential import *  # noqa: F401,F403
 
 __all__ = (["Recommender", "NotFittedError", "UnknownIdError", "top_k"] + baselines.__all__ + neighbors.__all__
-           + content.__all__ + factorization.__all__)
+           + content.__all__ + factorization.__all__ + autoencoders.__all__ + sequential.__all__)

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
 from .base import Recommender, UnknownIdError
 from .baselines import BiasBaseline
+from .torch_train import fit_early_stopped
 
 __all__ = ["BiasedMF", "ALS", "PureSVD", "ImplicitALS", "BPR", "EASE"]
 
@@ -360,44 +361,6 @@ def _bpr_module(n_users, n_items, k, init_std, generator):
     return BPRModule()
 
 
-def _validation_slice(model, train: pd.DataFrame, how: str, size):
-    """Split ``train`` into (fit part, validation part) in time, per user, for early stopping."""
-    from ..config import TIME
-    from ..split import leave_last_n, per_user_temporal_split
-
-    if TIME not in train.columns:
-        raise ValueError(f"{type(model).__name__} stops early on each user's most recent training ratings, which "
-                         f"needs a '{TIME}' column; add one or pass val_share=None / val_n=None to train a fixed "
-                         "number of epochs")
-    if how == "share":
-        return per_user_temporal_split(train, test_size=size)
-    return leave_last_n(train, n=size)
-
-
-def fit_early_stopped(model, train: pd.DataFrame, how: str, size, name: str):
-    """Train a torch model of the course the way all of them are trained: early stopping, then a refit.
-
-    With ``size=None``: ``model.n_epochs`` epochs on all of ``train``. Otherwise: train on a validation slice
-    of ``train`` cut in time (``how="share"``: each user's last ``size`` share of ratings, ``"last"``: each
-    user's last ``size`` ratings), keep the best epoch, and — if ``model.refit`` — train again on all of
-    ``train`` for that many epochs (the slice holds each user's most recent taste; leaving it out hurts).
-    ``model._train_on(frame, epochs, validation_or_None, desc)`` must return ``(module, History)``.
-    Sets ``model.history_`` (the validation run, or None) and ``model.best_epoch_``; returns the module and
-    the History of the last run.
-    """
-    model.history_ = None
-    if size is None:
-        model.best_epoch_ = model.n_epochs
-        return model._train_on(train, model.n_epochs, None, name)
-    fit_part, val_part = _validation_slice(model, train, how, size)
-    module, hist = model._train_on(fit_part, model.n_epochs, val_part, f"{name} val")
-    model.history_ = hist
-    model.best_epoch_ = max(hist.best_epoch, 1)
-    if model.refit:
-        module, hist = model._train_on(train, model.best_epoch_, None, f"{name} refit")
-    return module, hist
-
-
 # --------------------------------------------------------------------------------------------
 # rating models
 # --------------------------------------------------------------------------------------------
@@ -522,7 +485,7 @@ class BiasedMF(Recommender):
     def _fit(self, train, users, items):
         self._check_params()
         start = time.perf_counter()
-        module, _ = fit_early_stopped(self, train, "share", self.val_share, "BiasedMF")
+        (module, _), _ = fit_early_stopped(self, train, "share", self.val_share, "BiasedMF")
         self._store(module)
         self.fit_seconds_ = time.perf_counter() - start
 
@@ -866,7 +829,7 @@ class BPR(_RankingFactors):
     def _fit(self, train, users, items):
         self._check_params()
         start = time.perf_counter()
-        module, hist = fit_early_stopped(self, train, "last", self.val_n, "BPR")
+        (module, hist), _ = fit_early_stopped(self, train, "last", self.val_n, "BPR")
         self.loss_ = list(hist.train_loss)
         self.user_factors_ = module.P.detach().cpu().numpy().astype(np.float64)
         self.item_factors_ = module.Q.detach().cpu().numpy().astype(np.float64)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["History", "train", "make_optimizer", "resolve_device"]
+__all__ = ["History", "train", "make_optimizer", "resolve_device", "validation_slice", "fit_early_stopped"]
 
 
 @dataclass
@@ -223,3 +223,43 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     module.eval()
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def validation_slice(model, train: pd.DataFrame, how: str, size) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit part, validation part) of ``train``, cut in time per user: ``how="share"`` holds out each user's
+    last ``size`` share of ratings, ``how="last"`` each user's last ``size`` ratings."""
+    from ..config import TIME
+    from ..split import leave_last_n, per_user_temporal_split
+
+    if TIME not in train.columns:
+        option = "val_share" if how == "share" else "val_n"
+        raise ValueError(f"{type(model).__name__} stops early on each user's most recent training ratings, which "
+                         f"needs a '{TIME}' column; add one, or pass {option}=None to train a fixed number of "
+                         "epochs")
+    if how == "share":
+        return per_user_temporal_split(train, test_size=size)
+    return leave_last_n(train, n=size)
+
+
+def fit_early_stopped(model, train: pd.DataFrame, how: str, size, name: str):
+    """Train a torch model of the course the way all of them are trained: early stopping, then a refit.
+
+    With ``size=None``: ``model.n_epochs`` epochs on all of ``train``. Otherwise train on the fit part of
+    :func:`validation_slice`, keep the best epoch, and — if ``model.refit`` — train again on all of ``train``
+    for that many epochs (the held-out slice is each user's most recent taste; leaving it out hurts).
+
+    ``model._train_on(frame, epochs, validation_or_None, desc)`` trains one run and returns a tuple whose
+    last element is the :class:`History`. Sets ``model.history_`` (the validation run's History, or None)
+    and ``model.best_epoch_``. Returns ``(what _train_on returned for the final run, the frame it trained on)``.
+    """
+    model.history_ = None
+    if size is None:
+        model.best_epoch_ = model.n_epochs
+        return model._train_on(train, model.n_epochs, None, name), train
+    fit_part, val_part = validation_slice(model, train, how, size)
+    out = model._train_on(fit_part, model.n_epochs, val_part, f"{name} val")
+    model.history_ = out[-1]
+    model.best_epoch_ = max(out[-1].best_epoch, 1)
+    if model.refit:
+        return model._train_on(train, model.best_epoch_, None, f"{name} refit"), train
+    return out, fit_part
