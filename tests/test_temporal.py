@@ -1,0 +1,96 @@
+"""recsys_course.models.temporal: TimeAwareBias and DecayedItemKNN."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_course.config import ITEM, RATING, TIME, USER
+from recsys_course.models import BiasBaseline, ItemKNN
+from recsys_course.models.temporal import DAY, DecayedItemKNN, TimeAwareBias
+
+
+@pytest.fixture(scope="module")
+def small(ratings):
+    return ratings[ratings[USER] <= 80].reset_index(drop=True)
+
+
+def test_without_time_terms_it_is_the_bias_baseline(small):
+    plain = BiasBaseline().fit(small)
+    timeless = TimeAwareBias(n_bins=1, reg_alpha=1e12, reg_bin=1e12).fit(small)
+    u, i = small[USER].to_numpy()[:500], small[ITEM].to_numpy()[:500]
+    np.testing.assert_allclose(timeless.predict(u, i), plain.predict(u, i), atol=1e-6)
+
+
+def test_time_terms_lower_the_training_error(small):
+    plain = BiasBaseline().fit(small)
+    resid = small[RATING] - plain.predict(small[USER], small[ITEM])
+    timed = TimeAwareBias().fit(small)
+    assert timed.train_rmse_ < np.sqrt(np.mean(resid ** 2))
+    assert timed.item_bin_bias_.shape == (timed.n_items, 30)
+
+
+def test_predict_is_predict_at_each_users_latest_training_time(small):
+    model = TimeAwareBias().fit(small)
+    last = small.groupby(USER)[TIME].max()
+    u = small[USER].to_numpy()[:300]
+    i = small[ITEM].to_numpy()[:300]
+    np.testing.assert_allclose(model.predict(u, i), model.predict_at(u, i, last.loc[u].to_numpy()))
+    scores = model._score_users(np.array([0, 1]))
+    np.testing.assert_allclose(scores[0, :5], model._predict(np.zeros(5, dtype=int), np.arange(5)), atol=1e-12)
+
+
+def test_unknown_users_items_and_times_beyond_training(small):
+    model = TimeAwareBias().fit(small)
+    out = model.predict_at([10 ** 7, small[USER].iloc[0]], [small[ITEM].iloc[0], 10 ** 9], [2e9, 3e9])
+    assert np.isfinite(out).all()
+    assert out[0] == pytest.approx(np.clip(model.mu_ + model.item_bias_[model._item_index.get_loc(
+        small[ITEM].iloc[0])] + model.item_bin_bias_[model._item_index.get_loc(small[ITEM].iloc[0]), -1],
+        *model.rating_range_))
+    recs = model.recommend([small[USER].iloc[0]], k=5)
+    seen = set(small.loc[small[USER] == small[USER].iloc[0], ITEM])
+    assert not seen & set(recs[ITEM])
+
+
+@pytest.mark.parametrize("kwargs,msg", [(dict(n_bins=0), "n_bins"), (dict(beta=-1), "beta"),
+                                        (dict(reg_alpha="x"), "reg_alpha"), (dict(n_iters=0), "n_iters")])
+def test_time_aware_bias_bad_params(small, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        TimeAwareBias(**kwargs).fit(small)
+
+
+def test_time_aware_bias_needs_timestamps_and_matching_lengths(small):
+    with pytest.raises(ValueError, match="timestamp"):
+        TimeAwareBias().fit(small.drop(columns=TIME))
+    model = TimeAwareBias().fit(small)
+    with pytest.raises(ValueError, match="pair up"):
+        model.predict_at([1, 2], [1, 2], [0.0])
+    with pytest.raises(ValueError, match="finite"):
+        model.predict_at([1], [1], [np.nan])
+
+
+def test_decay_off_is_plain_ranking_itemknn(small):
+    users = np.sort(small[USER].unique())[:10]
+    a = DecayedItemKNN(half_life_days=None).fit(small).recommend(users, k=10)
+    b = ItemKNN(mode="ranking").fit(small).recommend(users, k=10)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_decayed_scores_weight_each_film_by_its_age():
+    # one user: film 1 rated 10 days before film 2; film 3 is similar to film 1 only, film 4 to film 2 only
+    train = pd.DataFrame({USER: [1, 1, 2, 2, 3, 3], ITEM: [1, 2, 1, 3, 2, 4], RATING: 4.0,
+                          TIME: [0.0, 10 * DAY, 0.0, 1.0, 0.0, 1.0]})
+    model = DecayedItemKNN(half_life_days=10, k=5).fit(train)
+    w = model.weighted_seen_[model._user_index.get_loc(1)].toarray().ravel()
+    np.testing.assert_allclose(w[model._item_index.get_indexer([1, 2])], [0.5, 1.0])
+    scores = model.predict([1, 1], [3, 4])
+    S = model._pruned_similarity(5)
+    i1, i2, i3, i4 = model._item_index.get_indexer([1, 2, 3, 4])
+    np.testing.assert_allclose(scores, [0.5 * S[i1, i3], 1.0 * S[i2, i4]])
+    assert scores[1] > scores[0]  # the recent film's neighbour wins
+
+
+@pytest.mark.parametrize("h", [0, -3, np.inf, "year"])
+def test_decayed_itemknn_bad_half_life(small, h):
+    with pytest.raises(ValueError, match="half_life_days"):
+        DecayedItemKNN(half_life_days=h).fit(small)
