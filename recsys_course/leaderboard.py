@@ -15,9 +15,10 @@ from .record import LEADERBOARD_PREFIX, read_records
 
 #: The column that orders each track (lower is better for rmse, higher for ndcg), in the order the tracks are
 #: shown: rating (notebook 01's rating_split), ranking (ranking_split), next-item (leave-last-out, notebook 06),
-#: cold-item (films with no training rating: content.item_cold_start_split, notebooks 03 and 07).
+#: cold-item (films with no training rating: content.item_cold_start_split, notebooks 03 and 07), transfer
+#: (users of 2015–2018 with a model pretrained on 1996–2014, notebook 09).
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False),
-             "cold-item": ("ndcg@10", False)}
+             "cold-item": ("ndcg@10", False), "transfer": ("rmse", True)}
 
 
 def _tracks_in_order(board: pd.DataFrame):
@@ -59,6 +60,17 @@ def collect(notebooks) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _cell(v, digits: int) -> str:
+    """A number with ``digits`` decimals; whole numbers of 10 or more (counts, parameters) without any."""
+    if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+        if not np.isfinite(v):
+            return ""
+        if float(v).is_integer() and abs(v) >= 10:
+            return f"{int(v)}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
 def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub-flavoured Markdown table per track (no extra dependency)."""
     if board.empty:
@@ -73,8 +85,7 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "|".join("---" if c in ("model", "notebook") else "---:" for c in header) + "|")
         for _, row in group.iterrows():
-            cells = [f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) and np.isfinite(v) else
-                     ("" if isinstance(v, float) else str(v)) for v in row]
+            cells = [_cell(v, digits) for v in row]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

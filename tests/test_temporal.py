@@ -94,3 +94,59 @@ def test_decayed_scores_weight_each_film_by_its_age():
 def test_decayed_itemknn_bad_half_life(small, h):
     with pytest.raises(ValueError, match="half_life_days"):
         DecayedItemKNN(half_life_days=h).fit(small)
+
+
+# ---- transfer: BiasedMF(init_from=..., freeze_items=...) ------------------------------------------------
+@pytest.fixture(scope="module")
+def periods(small):
+    cut = small[TIME].quantile(0.7)
+    return small[small[TIME] < cut], small[small[TIME] >= cut]
+
+
+@pytest.fixture(scope="module")
+def pretrained(periods, one_torch_thread):
+    from recsys_course.models import BiasedMF
+
+    return BiasedMF(n_factors=4, n_epochs=3, val_share=None, verbose=False).fit(periods[0])
+
+
+def test_freezing_really_freezes_the_film_side(periods, pretrained):
+    from recsys_course.models import BiasedMF
+
+    new = periods[1]
+    model = BiasedMF(n_factors=4, n_epochs=3, val_share=None, init_from=pretrained, freeze_items=True,
+                     verbose=False).fit(new)
+    known = np.isin(model.item_ids_, pretrained.item_ids_)
+    src = pretrained._item_index.get_indexer(model.item_ids_[known])
+    np.testing.assert_allclose(model.item_factors_[known], pretrained.item_factors_[src], atol=1e-7)
+    assert (model.item_factors_[~known] == 0).all()  # films the old model never saw get no vector
+    np.testing.assert_allclose(model.item_bias_[known], pretrained.item_bias_[src], atol=1e-6)
+    assert model.mu_ == pytest.approx(pretrained.mu_)
+    assert model.n_trainable_params_ == model.n_users * 4  # the user factors only (biases are fixed)
+
+
+def test_fine_tuning_starts_from_the_pretrained_factors_and_moves_them(periods, pretrained):
+    from recsys_course.models import BiasedMF
+
+    new = periods[1]
+    tuned = BiasedMF(n_factors=4, n_epochs=3, val_share=None, init_from=pretrained, verbose=False).fit(new)
+    known = np.isin(tuned.item_ids_, pretrained.item_ids_) & np.isin(tuned.item_ids_, new[ITEM])
+    src = pretrained._item_index.get_indexer(tuned.item_ids_[known])
+    moved = np.abs(tuned.item_factors_[known] - pretrained.item_factors_[src]).max()
+    assert 0 < moved < 1.0
+    assert tuned.n_trainable_params_ == (tuned.n_users + tuned.n_items) * 4
+    zero_epochs = BiasedMF(n_factors=4, n_epochs=1, lr=1e-12, val_share=None, init_from=pretrained,
+                           verbose=False).fit(new)
+    np.testing.assert_allclose(zero_epochs.item_factors_[known], pretrained.item_factors_[src], atol=1e-6)
+
+
+def test_transfer_arguments_are_checked(periods, pretrained):
+    from recsys_course.models import BiasedMF
+
+    new = periods[1]
+    with pytest.raises(ValueError, match="same n_factors"):
+        BiasedMF(n_factors=8, init_from=pretrained, val_share=None, n_epochs=1, verbose=False).fit(new)
+    with pytest.raises(ValueError, match="init_from"):
+        BiasedMF(n_factors=4, freeze_items=True, val_share=None, n_epochs=1, verbose=False).fit(new)
+    with pytest.raises(ValueError, match="fitted BiasedMF"):
+        BiasedMF(n_factors=4, init_from=BiasedMF(), val_share=None, n_epochs=1, verbose=False).fit(new)

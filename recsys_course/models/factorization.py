@@ -388,6 +388,12 @@ class BiasedMF(Recommender):
       :math:`\mu + b_u`, for both :math:`\mu`; ``recommend`` raises :class:`UnknownIdError` for unknown users.
       Predictions are clipped to the training rating range; ``recommend`` ranks by the unclipped score.
     * **Cost.** :math:`O(|\mathcal R|\,k)` per epoch; a few seconds on ml-latest-small on a laptop CPU.
+    * **Transfer (notebook 09).** ``init_from`` — a fitted ``BiasedMF`` with the same ``n_factors`` — starts the
+      factors of every user and film it knows from its values instead of at random, and takes its
+      :math:`\mu` and film biases (the user biases are then refitted in closed form on this train) —
+      fine-tuning a pretrained model; ``freeze_items=True`` (needs ``init_from``) then trains the user factors only: the films keep the
+      pretrained vectors, and films the pretrained model never saw keep zero factors (their biases still come
+      from this train). ``n_trainable_params_`` counts what was trained.
 
     Defaults were tuned on a validation slice of the rating-track train split (notebook 04). ``history_`` is
     the :class:`~recsys_course.models.torch_train.History` of the early-stopping run, ``best_epoch_`` the
@@ -399,7 +405,8 @@ class BiasedMF(Recommender):
     def __init__(self, n_factors: int = 32, lr: float = 0.003, reg: float = 0.1, reg_bias: float = 0.0,
                  n_epochs: int = 30, batch_size: int = 1024, patience: int = 3, val_share: float | None = 0.2,
                  refit: bool = True, init_std: float = 0.01, bias_init: str = "baseline",
-                 train_biases: bool = False, device=None, seed: int = 0, verbose: bool = True):
+                 train_biases: bool = False, init_from: "BiasedMF | None" = None, freeze_items: bool = False,
+                 device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.lr = lr
         self.reg = reg
@@ -412,6 +419,8 @@ class BiasedMF(Recommender):
         self.init_std = init_std
         self.bias_init = bias_init
         self.train_biases = train_biases
+        self.init_from = init_from
+        self.freeze_items = freeze_items
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -421,6 +430,16 @@ class BiasedMF(Recommender):
         _need_num(self, "lr", self.lr, positive=True)
         _need_num(self, "reg", self.reg)
         _need_num(self, "reg_bias", self.reg_bias)
+        src = self.init_from
+        if src is not None and (not isinstance(src, BiasedMF) or not hasattr(src, "item_factors_")):
+            raise ValueError("BiasedMF: init_from must be a fitted BiasedMF (the pretrained model), got "
+                             f"{type(src).__name__}")
+        if src is not None and src.item_factors_.shape[1] != self.n_factors:
+            raise ValueError(f"BiasedMF: init_from has {src.item_factors_.shape[1]} factors, this model "
+                             f"{self.n_factors}; use the same n_factors to start from it")
+        if self.freeze_items and src is None:
+            raise ValueError("BiasedMF: freeze_items=True keeps the film factors fixed, so they must come from a "
+                             "pretrained model: pass init_from=<a fitted BiasedMF>")
         _need_int(self, "n_epochs", self.n_epochs)
         _need_int(self, "batch_size", self.batch_size)
         _need_int(self, "patience", self.patience)
@@ -450,12 +469,19 @@ class BiasedMF(Recommender):
         i = self._item_index.get_indexer(frame[ITEM])
         r = frame[RATING].to_numpy(np.float32)
         mu, bu, bi = self._biases(frame)
+        if self.init_from is not None:
+            mu, bu, bi = self._transferred_biases(frame, u, i, bi)
         gen = torch.Generator().manual_seed(self.seed)
         module = _mf_module(self.n_users, self.n_items, self.n_factors, mu, bu, bi, self.init_std,
                             self.train_biases, gen)
         with torch.no_grad():  # ids absent from this frame keep zero factors (they never get a gradient)
             module.P[torch.as_tensor(np.setdiff1d(np.arange(self.n_users), u))] = 0.0
             module.Q[torch.as_tensor(np.setdiff1d(np.arange(self.n_items), i))] = 0.0
+            if self.init_from is not None:
+                self._start_from(module, self.init_from)
+        if self.freeze_items:
+            module.Q.requires_grad_(False)
+        self.n_trainable_params_ = int(sum(p.numel() for p in module.parameters() if p.requires_grad))
         reg, reg_bias = float(self.reg), float(self.reg_bias)
 
         def loss_fn(m, uu, ii, rr):
@@ -481,6 +507,32 @@ class BiasedMF(Recommender):
                      validate=validate, mode="min", patience=self.patience, seed=self.seed, device=device,
                      metric_name="val_rmse", desc=desc, verbose=self.verbose)
         return module, hist
+
+    def _transferred_biases(self, frame: pd.DataFrame, u: np.ndarray, i: np.ndarray, bi_here: np.ndarray):
+        r"""(mu, b_u, b_i) when starting from ``init_from``: its mu and the item biases of the films it knows
+        (films it never saw keep this frame's baseline bias), then the user biases in closed form on this
+        frame given those, :math:`b_u = \sum_{i \in R(u)} (r_{ui} - \mu - b_i) / (\lambda_u + |R(u)|)` with
+        BiasBaseline's :math:`\lambda_u`."""
+        src = self.init_from
+        bi = bi_here.copy()
+        pos = self._item_index.get_indexer(src.item_ids_)
+        bi[pos[pos >= 0]] = src.item_bias_[pos >= 0]
+        resid = frame[RATING].to_numpy(np.float64) - src.mu_ - bi[i]
+        n_u = np.bincount(u, minlength=self.n_users)
+        bu = np.bincount(u, resid, minlength=self.n_users) / (BiasBaseline().reg_user + n_u)
+        return src.mu_, bu, bi
+
+    def _start_from(self, module, src: "BiasedMF") -> None:
+        """Copy the pretrained factors of every user and film ``src`` knows into ``module`` (in place)."""
+        torch = _torch()
+        for table, ids, index, values in [(module.P, src.user_ids_, self._user_index, src.user_factors_),
+                                          (module.Q, src.item_ids_, self._item_index, src.item_factors_)]:
+            pos = index.get_indexer(ids)
+            known = pos >= 0
+            table[torch.as_tensor(pos[known])] = torch.as_tensor(values[known], dtype=table.dtype)
+        if self.freeze_items:  # films the pretrained model never saw: no vector to keep, so none at all
+            unseen = np.setdiff1d(np.arange(self.n_items), self._item_index.get_indexer(src.item_ids_))
+            module.Q[torch.as_tensor(unseen)] = 0.0
 
     def _fit(self, train, users, items):
         self._check_params()
