@@ -17,6 +17,7 @@ from recsys_course.record import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = json.loads((ROOT / "tests" / "expected_metrics.json").read_text())
+RUN_TO_RUN_REL = 1e-9  # two runs of one notebook must agree this closely
 DEFAULT_REL = 1e-6  # the smoke profile is deterministic on CPU; 2 % is the most a notebook may loosen it to
 NOTEBOOKS = runner.discover(ROOT / "notebooks")
 
@@ -41,4 +42,9 @@ def test_smoke_profile_records_expected_metrics(notebook, tmp_path):
         assert math.isclose(first[name], value, rel_tol=rel, abs_tol=1e-12), \
             f"{notebook.stem}: {name} = {first[name]!r}, expected {value!r} (rel tol {rel})"
     second = _run(notebook, tmp_path / "second.ipynb")
-    assert second == first, "two runs of the same notebook recorded different numbers"
+    assert set(second) == set(first), "two runs of the same notebook recorded different names"
+    # Same numbers up to the last bits of floating-point summation order (multi-threaded BLAS may add in a
+    # different order from one run to the next; anything beyond 1e-9 relative is a real nondeterminism bug).
+    differ = {name: (first[name], second[name]) for name in first
+              if not math.isclose(first[name], second[name], rel_tol=RUN_TO_RUN_REL, abs_tol=1e-12)}
+    assert not differ, f"two runs of the same notebook recorded different numbers: {differ}"
