@@ -394,7 +394,10 @@ class _TorchRecommender(Recommender):
 
     def _finish(self, hist, start: float) -> None:
         self.history_ = hist
-        self.best_epoch_ = hist.best_epoch if hist.best_epoch else hist.n_epochs
+        validated = any(np.isfinite(v) for v in hist.val_metric)
+        # with a validation slice, the epoch whose weights were kept (0 = the untrained weights scored best);
+        # without one, every epoch ran and the last weights are kept
+        self.best_epoch_ = hist.best_epoch if validated else hist.n_epochs
         self.fit_seconds_ = time.perf_counter() - start
 
 
@@ -591,21 +594,30 @@ class _SequenceModel(_TorchRecommender):
         ln = torch.as_tensor(lengths, device=self.device_)
         return self._hidden_last(module, t, ln) @ module.item_emb.weight[1:].T
 
-    def _fit(self, train, users, items):
-        import torch
-
+    def _sequences(self, train, users, items):
+        """What every sequence model does first in ``fit``: check the parameters and the time column, pick the
+        device, keep each user's whole training sequence (``seq_indptr_``, ``seq_``) and cut the validation
+        slice. Returns ``(fit_rows, held, fit_indptr, fit_seq)``: the rows trained on, the held-out rows, and the
+        sequences of the trained-on rows."""
         from .torch_train import resolve_device
-        from .torch_train import train as train_loop
 
         self._check_params()
         if TIME not in train.columns:
             raise ValueError(f"{self._name} orders each user's interactions by '{TIME}', which train does not have")
-        start = time.perf_counter()
         self.device_ = resolve_device(self.device)
         times = train[TIME].to_numpy()
         self.seq_indptr_, self.seq_ = user_sequences(users, items, times, self.n_users)
         fit_rows, held = self._validation_split(train)
         fit_indptr, fit_seq = user_sequences(users[fit_rows], items[fit_rows], times[fit_rows], self.n_users)
+        return fit_rows, held, fit_indptr, fit_seq
+
+    def _fit(self, train, users, items):
+        import torch
+
+        from .torch_train import train as train_loop
+
+        start = time.perf_counter()
+        fit_rows, held, fit_indptr, fit_seq = self._sequences(train, users, items)
         inputs, targets = next_item_windows(fit_indptr, fit_seq, self.max_len)
         if len(inputs) == 0:
             raise ValueError(f"{self._name}: no user has two or more training interactions, so there is no "
@@ -618,7 +630,7 @@ class _SequenceModel(_TorchRecommender):
             val_users = np.unique(users[held])
             seen = self._matrix(users[fit_rows], items[fit_rows])[val_users]
             relevant = self._matrix(users[held], items[held])[val_users]
-            v_tokens, v_len = last_windows(fit_indptr, fit_seq, val_users, self.max_len)
+            v_tokens, v_len = self._query_tokens(fit_indptr, fit_seq, val_users)
 
             def validate(m):
                 return _ndcg_at_k(self._scores_from_tokens(m, v_tokens, v_len), seen, relevant)
@@ -631,6 +643,11 @@ class _SequenceModel(_TorchRecommender):
         self.module_ = module
         self._finish(hist, start)
 
+    def _query_tokens(self, indptr, seq, users):
+        """The input that asks the model for each user's next item: tokens and lengths (here the user's last
+        ``max_len`` items; the masked model appends a [MASK])."""
+        return last_windows(indptr, seq, users, self.max_len)
+
     def _score_users(self, users, batch: int = 512):
         import torch
 
@@ -638,7 +655,7 @@ class _SequenceModel(_TorchRecommender):
         out = np.empty((len(users), self.n_items))
         with torch.no_grad():
             for s in range(0, len(users), batch):
-                tokens, lengths = last_windows(self.seq_indptr_, self.seq_, users[s:s + batch], self.max_len)
+                tokens, lengths = self._query_tokens(self.seq_indptr_, self.seq_, users[s:s + batch])
                 out[s:s + batch] = self._scores_from_tokens(self.module_, tokens, lengths).cpu().numpy()
         return out
 
