@@ -172,3 +172,16 @@ def test_embedding_cache_round_trip(tmp_path):
         assert got[key].dtype == np.float32 and np.array_equal(got[key], vec)
     cache.put({"k0": np.ones(8, np.float32)})  # replace
     assert np.array_equal(EmbeddingCache(tmp_path / "sub" / "c.sqlite").get(["k0"])["k0"], np.ones(8))
+
+
+@pytest.mark.slow
+def test_encoding_restores_the_callers_thread_count(fresh):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fresh.encode(["Heat", "Toy Story"], use_cache=False)
+        assert torch.get_num_threads() == 1  # all cores while encoding, the caller's setting afterwards
+    finally:
+        torch.set_num_threads(before)
