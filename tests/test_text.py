@@ -185,3 +185,22 @@ def test_encoding_restores_the_callers_thread_count(fresh):
         assert torch.get_num_threads() == 1  # all cores while encoding, the caller's setting afterwards
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_batches_group_texts_of_equal_token_length(fresh, monkeypatch):
+    # 1, 4, 4 and 1 tokens; sorted by characters (4, 13, 7, 10) the batches would be padded
+    texts = ["Heat", "the end of it", "x y z w", "television"]
+    masks = []
+    real = fresh._embed
+
+    def spy(batch):
+        masks.append(batch["attention_mask"].clone())
+        return real(batch)
+
+    monkeypatch.setattr(fresh, "_embed", spy)
+    vecs = fresh.encode(texts, batch_size=2, use_cache=False)
+    assert len(masks) == 2
+    assert all(bool(m.all()) for m in masks)  # no padding in any batch
+    one_by_one = np.stack([fresh.encode([t], use_cache=False)[0] for t in texts])
+    assert np.allclose(vecs, one_by_one, atol=1e-5)

@@ -70,10 +70,10 @@ def test_item_texts(movies):
                          "timestamp": [1, 2, 3, 4]})
     texts = item_texts(movies, tags, n_tags=1)
     assert list(texts.index) == list(range(1, 11))
-    assert texts[1] == "Toy Story (1995). Genres: Animation, Children. Tags: pixar."
-    assert texts[2] == "Heat (1995). Genres: Crime. Tags: heist."
-    assert texts[10] == "Brazil. Genres: Sci-Fi."  # no year, no tags
-    plain = "Toy Story (1995). Genres: Animation, Children."
+    assert texts[1] == "Toy Story (1995) genres: Animation, Children; tags: pixar"
+    assert texts[2] == "Heat (1995) genres: Crime; tags: heist"
+    assert texts[10] == "Brazil genres: Sci-Fi"  # no year, no tags
+    plain = "Toy Story (1995) genres: Animation, Children"
     assert item_texts(movies, tags, n_tags=0)[1] == item_texts(movies)[1] == plain
     with pytest.raises(ValueError, match="n_tags"):
         item_texts(movies, tags, n_tags=-1)

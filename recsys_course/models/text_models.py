@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..config import GENRES, ITEM, RATING, TAG, TIME, TITLE, USER, YEAR
 from .base import Recommender, _as_array
@@ -52,7 +53,12 @@ def movie_labels(movies: pd.DataFrame) -> pd.Series:
 
 
 def item_texts(movies: pd.DataFrame, tags: pd.DataFrame | None = None, n_tags: int = 3) -> pd.Series:
-    """One text per film: ``"Toy Story (1995). Genres: Adventure, Animation, .... Tags: pixar, fun."``.
+    """One text per film: ``"Toy Story (1995) genres: Adventure, Animation, ...; tags: pixar, fun"``.
+
+    The wording is a modelling choice, made on validation splits of films (never test films): with
+    :class:`TextProfile`, this terse labelled line ranked held-out films better than full sentences
+    (``"Toy Story (1995). Genres: ... . Tags: ... ."``) and much better than the same line without the
+    ``genres:`` label; it is also shorter, and encoding cost grows with the number of tokens.
 
     The tags are the film's ``n_tags`` most frequent ones (lower-cased; ties alphabetical); ``tags=None`` or
     ``n_tags=0`` leaves them out — the honest setting for a brand-new film, which nobody has tagged yet.
@@ -72,11 +78,9 @@ def item_texts(movies: pd.DataFrame, tags: pd.DataFrame | None = None, n_tags: i
         top = counts.groupby(ITEM).head(n_tags).groupby(ITEM)[TAG].agg(", ".join).to_dict()
     texts = []
     for movie, label, genre in zip(movies[ITEM].to_numpy(), labels.to_numpy(), genres.to_numpy()):
-        text = f"{label}."
-        if genre:
-            text += f" Genres: {genre}."
+        text = f"{label} genres: {genre}" if genre else label
         if movie in top:
-            text += f" Tags: {top[movie]}."
+            text += f"; tags: {top[movie]}"
         texts.append(text)
     return pd.Series(texts, index=movies[ITEM].to_numpy(), name="text")
 
@@ -193,8 +197,9 @@ class TextProfile(_TextCatalogue, Recommender):
         total = np.bincount(users, np.abs(d), self.n_users)
         flat = total[users] == 0  # a user with no signal: plain mean of their films
         w = np.where(flat, 1.0, d) / np.where(flat, np.bincount(users, minlength=self.n_users)[users], total[users])
-        prof = np.zeros((self.n_users, cat.shape[1]))
-        np.add.at(prof, users, w[:, None] * self.catalogue_vectors_[items])
+        # p_u = sum_i w_ui e_i for every user at once: a sparse (users x films) weight matrix times the vectors
+        weights = sp.csr_matrix((w, (users, items)), shape=(self.n_users, self.n_items))
+        prof = np.asarray(weights @ self.catalogue_vectors_)
         norm = np.linalg.norm(prof, axis=1, keepdims=True)
         self.profiles_ = np.divide(prof, norm, out=np.zeros_like(prof), where=norm > 0)
 
