@@ -199,8 +199,11 @@ def test_bad_hyper_parameters(ratings, movies, tiny_encoder):
     for bad in [dict(head="linear"), dict(n_factors=0), dict(lr=-1.0), dict(val_share=1.5), dict(reg=-0.1)]:
         with pytest.raises(ValueError):
             BERTBasedCF(**bad, **kw(tiny_encoder, movies)).fit(ratings)
+    with pytest.raises(ValueError, match="encoder_lr"):
+        BERTBasedCF(encoder_lr=0.0, **kw(tiny_encoder, movies)).fit(ratings)
     with pytest.raises(ValueError):
         BERTOffsetCF(hidden=0, **kw(tiny_encoder, movies)).fit(ratings)
+    assert "encoder_lr" not in BERTOffsetCF().get_params()  # its encoder is always frozen: no such setting
     with pytest.raises(TypeError, match="item_text"):
         TextProfile(encoder=tiny_encoder, movies=movies, item_text=["a text"]).fit(ratings)
     with pytest.raises(ValueError, match="device"):

@@ -58,6 +58,7 @@ import time
 import numpy as np
 
 from .sequential import _need_int, _need_num, _SequenceModel, last_windows
+from .sequential import _nn as _sequential_nn  # the transformer block, shared with SASRec
 
 __all__ = ["BERT4Rec"]
 
@@ -136,43 +137,7 @@ def _nn():
     import torch
     from torch import nn
 
-    class BidirectionalSelfAttention(nn.Module):
-        r""":math:`\mathrm{softmax}(QK^\top/\sqrt{d_h} + M)V` with :math:`M_{ts} = -\infty` only for padding keys
-        :math:`s`; every position sees every real position of its window."""
-
-        def __init__(self, d, n_heads, dropout):
-            super().__init__()
-            self.n_heads = n_heads
-            self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-            self.proj = nn.Linear(d, d)
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x, pad):
-            B, L, d = x.shape
-            h = self.n_heads
-
-            def heads(t):
-                return t.view(B, L, h, d // h).transpose(1, 2)
-
-            q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
-            att = q @ k.transpose(-2, -1) / math.sqrt(d // h)
-            att = att.masked_fill(pad[:, None, None, :], float("-inf")).softmax(-1)
-            y = (self.drop(att) @ v).transpose(1, 2).reshape(B, L, d)
-            return self.proj(y)
-
-    class Block(nn.Module):
-        """Pre-LayerNorm block as SASRec's, with bidirectional attention (FFN: d → d → d, GELU as in BERT)."""
-
-        def __init__(self, d, n_heads, dropout):
-            super().__init__()
-            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn = BidirectionalSelfAttention(d, n_heads, dropout)
-            self.ffn = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d))
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x, pad):
-            x = x + self.drop(self.attn(self.ln1(x), pad))
-            return x + self.drop(self.ffn(self.ln2(x)))
+    Block = _sequential_nn()["Block"]  # SASRec's block, with bidirectional attention and GELU
 
     class BERT4RecNet(nn.Module):
         r""":math:`H^{(0)} = E_x + P` (``[MASK]`` has its own vector ``mask_emb``), bidirectional blocks, a final
@@ -185,7 +150,8 @@ def _nn():
             self.mask_emb = nn.Parameter(torch.zeros(d))
             self.pos_emb = nn.Embedding(max_len, d)
             self.drop = nn.Dropout(dropout)
-            self.blocks = nn.ModuleList([Block(d, n_heads, dropout) for _ in range(n_blocks)])
+            self.blocks = nn.ModuleList([Block(d, n_heads, dropout, causal=False, activation="gelu")
+                                         for _ in range(n_blocks)])
             self.ln = nn.LayerNorm(d)
             self.head = nn.Linear(d, d)
             with torch.no_grad():
@@ -217,7 +183,7 @@ def _nn():
         def forward(self, tokens):
             return self.head(self.encode(tokens))
 
-    return {"BERT4RecNet": BERT4RecNet, "BidirectionalSelfAttention": BidirectionalSelfAttention}
+    return {"BERT4RecNet": BERT4RecNet}
 
 
 # --------------------------------------------------------------------------------------------

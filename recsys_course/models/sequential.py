@@ -223,20 +223,24 @@ def _nn():
                 parts.append(h @ w[k:])
             return gmf + torch.cat(parts, 0) + self.out.bias
 
-    class CausalSelfAttention(nn.Module):
-        r"""Multi-head self-attention where position :math:`t` only sees positions :math:`s \le t`:
-        :math:`\mathrm{softmax}\big(QK^\top/\sqrt{d_h} + M\big)V` with :math:`M_{ts} = -\infty` for
-        :math:`s > t`. ``keep_attention=True`` stores the last attention weights in ``attention_``."""
+    class SelfAttention(nn.Module):
+        r"""Multi-head self-attention :math:`\mathrm{softmax}\big(QK^\top/\sqrt{d_h} + M\big)V`.
 
-        def __init__(self, d, n_heads, dropout):
+        ``causal=True`` (SASRec): position :math:`t` only sees positions :math:`s \le t`, :math:`M_{ts} = -\infty`
+        for :math:`s > t`. ``causal=False`` (BERT4Rec): every position sees the whole window, and ``pad``
+        (batch × length, True on padding) sets :math:`M_{ts} = -\infty` for padding keys :math:`s`.
+        ``keep_attention=True`` stores the last attention weights in ``attention_``."""
+
+        def __init__(self, d, n_heads, dropout, causal=True):
             super().__init__()
             self.n_heads = n_heads
+            self.causal = causal
             self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
             self.proj = nn.Linear(d, d)
             self.drop = nn.Dropout(dropout)
             self.keep_attention = False
 
-        def forward(self, x):
+        def forward(self, x, pad=None):
             B, L, d = x.shape
             h = self.n_heads
 
@@ -245,25 +249,32 @@ def _nn():
 
             q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
             att = q @ k.transpose(-2, -1) / math.sqrt(d // h)
-            future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
-            att = att.masked_fill(future, float("-inf")).softmax(-1)
+            if self.causal:
+                future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
+                att = att.masked_fill(future, float("-inf"))
+            if pad is not None:
+                att = att.masked_fill(pad[:, None, None, :], float("-inf"))
+            att = att.softmax(-1)
             if self.keep_attention:
                 self.attention_ = att.detach()
             y = (self.drop(att) @ v).transpose(1, 2).reshape(B, L, d)
             return self.proj(y)
 
     class Block(nn.Module):
-        """Pre-LayerNorm transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))`` (FFN: d → d → d, ReLU)."""
+        """Pre-LayerNorm transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))`` (FFN: d → d → d).
 
-        def __init__(self, d, n_heads, dropout):
+        SASRec: causal attention, ReLU. BERT4Rec: ``causal=False``, ``activation="gelu"`` (as in BERT)."""
+
+        def __init__(self, d, n_heads, dropout, causal=True, activation="relu"):
             super().__init__()
+            act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation]
             self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn = CausalSelfAttention(d, n_heads, dropout)
-            self.ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d))
+            self.attn = SelfAttention(d, n_heads, dropout, causal=causal)
+            self.ffn = nn.Sequential(nn.Linear(d, d), act(), nn.Dropout(dropout), nn.Linear(d, d))
             self.drop = nn.Dropout(dropout)
 
-        def forward(self, x):
-            x = x + self.drop(self.attn(self.ln1(x)))
+        def forward(self, x, pad=None):
+            x = x + self.drop(self.attn(self.ln1(x), pad))
             return x + self.drop(self.ffn(self.ln2(x)))
 
     class SASRecNet(nn.Module):
@@ -322,8 +333,8 @@ def _nn():
                     p.zero_()
             module.item_emb.weight[0].zero_()
 
-    return {"NeuMFNet": NeuMFNet, "SASRecNet": SASRecNet, "GRU4RecNet": GRU4RecNet,
-            "CausalSelfAttention": CausalSelfAttention}
+    return {"NeuMFNet": NeuMFNet, "SASRecNet": SASRecNet, "GRU4RecNet": GRU4RecNet, "Block": Block,
+            "SelfAttention": SelfAttention}
 
 
 # --------------------------------------------------------------------------------------------

@@ -314,8 +314,7 @@ class _TextRatingModel(_TextCatalogue, Recommender):
             _check_int(self, name)
         _check_int(self, "finetune_layers", low=0)
         _check_int(self, "seed", low=0)
-        for name in ("lr", "encoder_lr"):
-            _check_num(self, name, positive=True)
+        _check_num(self, "lr", positive=True)
         _check_num(self, "reg")
         if self.head not in ("mlp", "dot"):
             raise ValueError(f"{type(self).__name__}: head must be 'mlp' or 'dot', got {self.head!r}")
@@ -598,6 +597,10 @@ class BERTBasedCF(_TextRatingModel):
         self.seed = seed
         self.verbose = verbose
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_num(self, "encoder_lr", positive=True)
+
 
 class BERTOffsetCF(_TextRatingModel):
     r"""Text vectors on both sides plus learnable id offsets: :math:`u = \mathrm{BERT}(U) + u_0`,
@@ -650,4 +653,3 @@ class BERTOffsetCF(_TextRatingModel):
         self.device = device
         self.seed = seed
         self.verbose = verbose
-        self.encoder_lr = 1e-4  # unused: the encoder is frozen
