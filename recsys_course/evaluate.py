@@ -25,13 +25,7 @@ def evaluate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, *,
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    check_ratings(train, name="train")
-    check_ratings(test, name="test")
-    if not getattr(model, "is_fitted", False):
-        raise NotFittedError(f"{type(model).__name__} is not fitted: call model.fit(train) before evaluate")
-    if model.n_train_ != len(train):
-        raise DataError(f"{type(model).__name__} was fitted on {model.n_train_:,} ratings but evaluate got a train "
-                        f"frame of {len(train):,}; pass the frame the model was fitted on")
+    check_fitted_on(model, train, test, "evaluate")
     overlap = test.merge(train[[USER, ITEM]], on=[USER, ITEM]).shape[0]
     if overlap:
         raise DataError(f"test shares {overlap:,} (userId, movieId) pairs with train: the split leaks; build "
@@ -57,3 +51,15 @@ def evaluate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, *,
         row[f"{metric}@{k}"] = formula(hit_matrix, n_relevant)
     row[f"coverage@{k}"] = recs[ITEM].nunique() / model.n_items
     return pd.Series(row, name=name or type(model).__name__, dtype=float)
+
+
+def check_fitted_on(model, train: pd.DataFrame, test: pd.DataFrame, caller: str) -> None:
+    """What every evaluation checks first: both frames are well-formed ratings, and ``model`` is fitted on
+    ``train`` itself (same number of rows), so that "items the user has seen" means the same thing to both."""
+    check_ratings(train, name="train")
+    check_ratings(test, name="test")
+    if not getattr(model, "is_fitted", False):
+        raise NotFittedError(f"{type(model).__name__} is not fitted: call model.fit(train) before {caller}")
+    if model.n_train_ != len(train):
+        raise DataError(f"{type(model).__name__} was fitted on {model.n_train_:,} ratings but {caller} got a train "
+                        f"frame of {len(train):,}; pass the frame the model was fitted on")

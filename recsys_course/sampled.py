@@ -30,6 +30,7 @@ import pandas as pd
 
 from .config import ITEM, RATING, USER
 from .data import DataError, check_ratings
+from .evaluate import check_fitted_on
 
 __all__ = ["sample_negatives", "user_scores", "sampled_ranks", "full_ranks", "metrics_from_ranks",
            "evaluate_sampled"]
@@ -94,8 +95,7 @@ def sample_negatives(train: pd.DataFrame, test: pd.DataFrame, n_negatives: int =
 def user_scores(model, users) -> np.ndarray:
     """The model's dense scores ``(len(users), n_items)`` over its training catalogue (``model.item_ids_``) — the
     same numbers ``recommend`` ranks, before seen items are excluded."""
-    if not getattr(model, "is_fitted", False):
-        raise ValueError(f"{type(model).__name__} is not fitted: call model.fit(train) first")
+    model._check_fitted()
     pos = model._user_index.get_indexer(np.asarray(users))
     if (pos < 0).any() and not model.handles_unknown_users:
         from .models.base import UnknownIdError
@@ -116,13 +116,7 @@ def _target_columns(model, rel: pd.DataFrame, users: np.ndarray):
 
 
 def _prepare(model, train, test, relevance_threshold, scores):
-    check_ratings(train, name="train")
-    check_ratings(test, name="test")
-    if not getattr(model, "is_fitted", False):
-        raise ValueError(f"{type(model).__name__} is not fitted: call model.fit(train) first")
-    if model.n_train_ != len(train):
-        raise DataError(f"{type(model).__name__} was fitted on {model.n_train_:,} ratings but got a train frame of "
-                        f"{len(train):,}; pass the frame the model was fitted on")
+    check_fitted_on(model, train, test, "a sampled evaluation")
     rel = _relevant(test, relevance_threshold)
     users = np.sort(test[USER].unique())
     if scores is None:

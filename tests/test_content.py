@@ -10,7 +10,7 @@ from recsys_course.config import GENRES, ITEM, RATING, TIME, TITLE, USER, YEAR
 from recsys_course.data import DataError, toy_ratings
 from recsys_course.features import ItemFeatures, item_features
 from recsys_course.models import (BiasBaseline, ContentBased, CosineProfile, Hybrid, ItemKNN, Popularity,
-                                  Recommender, UnknownIdError)
+                                  NotFittedError, Recommender, UnknownIdError)
 from recsys_course.models.content import evaluate_cold_items, item_cold_start_split, ridge_per_user
 
 TOY_GENRES = {"A1": ["Action", "Adventure"], "A2": ["Action", "Thriller"], "A3": ["Action", "Sci-Fi"],
@@ -336,6 +336,8 @@ def test_evaluate_cold_items(synthetic):
     assert evaluate_cold_items(Popularity().fit(train), test, k=5)["ndcg@5"] == constant["ndcg@5"]
     with pytest.raises(DataError, match="cold-start films only"):
         evaluate_cold_items(BiasBaseline().fit(ratings), test)
+    with pytest.raises(NotFittedError, match="call .fit"):
+        evaluate_cold_items(BiasBaseline(), test)
 
 
 def test_models_are_recommenders():

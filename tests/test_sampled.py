@@ -9,7 +9,8 @@ import pytest
 
 from recsys_course.config import ITEM, RATING, TIME, USER
 from recsys_course.evaluate import evaluate
-from recsys_course.models import Popularity, Recommender
+from recsys_course.data import DataError
+from recsys_course.models import NotFittedError, Popularity, Recommender
 from recsys_course.sampled import (evaluate_sampled, full_ranks, metrics_from_ranks, sample_negatives,
                                    sampled_ranks, user_scores)
 from recsys_course.split import leave_last_n
@@ -146,8 +147,12 @@ def test_relevance_threshold_and_wrong_train(data):
     model = Popularity().fit(train)
     rel = test[test[RATING] >= 4]
     assert len(sampled_ranks(model, train, test, n_negatives=10, relevance_threshold=4.0)) == len(rel)
-    with pytest.raises(Exception, match="fitted on"):
+    with pytest.raises(DataError, match="fitted on .* but a sampled evaluation got a train frame"):
         sampled_ranks(model, train.iloc[:-1], test)
+    with pytest.raises(NotFittedError, match="call model.fit"):  # the same checks and errors as evaluate's
+        sampled_ranks(Popularity(), train, test)
+    with pytest.raises(NotFittedError, match="call .fit"):
+        user_scores(Popularity(), [1, 2])
 
 
 def test_precomputed_negatives_give_the_same_ranks(data):

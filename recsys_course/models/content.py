@@ -412,8 +412,7 @@ def evaluate_cold_items(model: Recommender, test: pd.DataFrame, k: int = 10, *,
     list. Raises if a test film is in the model's training data.
     """
     check_ratings(test, name="test")
-    if not getattr(model, "is_fitted", False):
-        raise DataError(f"{type(model).__name__} is not fitted: call model.fit(train) first")
+    model._check_fitted()
     candidates = np.sort(test[ITEM].unique())
     warm = np.isin(candidates, model.item_ids_)
     if warm.any():
