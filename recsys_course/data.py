@@ -22,8 +22,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import (ENV_CACHE_DIR, ENV_DATA_DIR, GENRES, ITEM, RATING, RATING_COLUMNS, TAG, TIME, TITLE, USER,
-                     YEAR, cache_dir, data_dir)
+from .config import (
+    ENV_CACHE_DIR,
+    ENV_DATA_DIR,
+    GENRES,
+    ITEM,
+    RATING,
+    RATING_COLUMNS,
+    TAG,
+    TIME,
+    TITLE,
+    USER,
+    YEAR,
+    cache_dir,
+    data_dir,
+)
 
 # sha256 of the vendored files, as published in the release (see data/ml-latest-small/README.txt).
 LATEST_SMALL_SHA256 = {
@@ -296,7 +309,7 @@ def _download(spec: RemoteDataset, target: Path, *, retries: int, timeout: float
 # toy data for worked examples
 # --------------------------------------------------------------------------------------------
 def toy_purchases() -> pd.DataFrame:
-    """The seed documents' implicit example: user u bought i1, i2, i3; user v bought i2, i3, i4.
+    """The course's smallest implicit-feedback example: user u bought i1, i2, i3; user v bought i2, i3, i4.
 
     Returned as a ratings frame with rating 1.0 (bought) and a timestamp giving the purchase order.
     """

@@ -12,7 +12,7 @@ r"""Interest drift: how a user's tastes move over time, measured and modelled (n
   (in time). Even a user whose taste never moves shows some JS, because each half is a finite sample; the
   **shuffled-time null** (:func:`shuffled_user_drift`) measures exactly that part by shuffling each user's
   timestamps before splitting. Drift is what the real split shows beyond the null.
-* **The Markov interest model** of the course's seed notes,
+* **The Markov interest model** the course starts from,
 
   .. math:: p_{t+1}(i) = \alpha\, p_t(i) + \beta \sum_j p_t(j)\, P(i \mid j),
 
@@ -21,7 +21,8 @@ r"""Interest drift: how a user's tastes move over time, measured and modelled (n
   :math:`\alpha + \beta`: it is a distribution exactly when :math:`\alpha, \beta \ge 0` and
   :math:`\alpha + \beta = 1`. At :math:`\alpha = 1, \beta = 0` it is "no change".
 * **Exponential time decay** of interaction weights with half-life h: :math:`w(t) = 2^{-(t_\text{ref} - t)/h}`
-  — 1 at the reference time, ½ one half-life earlier.
+  — 1 at the reference time, ½ one half-life earlier. Timestamps are in seconds (as in MovieLens), the
+  half-life ``half_life_days`` in days (see the glossary in CONTRIBUTING.md).
 """
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ import scipy.sparse as sp
 
 from .config import GENRES, ITEM, TIME, USER
 from .data import check_ratings
+from .models.checks import check_choice, check_int, check_number
 
 __all__ = ["NO_GENRE", "item_genre_matrix", "genre_distribution", "js_divergence", "time_halves", "user_drift",
            "shuffled_user_drift", "genre_transitions", "markov_step", "mean_js", "decay_weights",
-           "rating_decay_weights"]
+           "rating_decay_weights", "DAY"]
+
+#: Seconds in a day: MovieLens timestamps are seconds, half-lives are days.
+DAY = 86400.0
 
 #: MovieLens' marker for a film without genres; it is not treated as a genre.
 NO_GENRE = "(no genres listed)"
@@ -123,8 +128,7 @@ def time_halves(ratings: pd.DataFrame, min_ratings: int = 20) -> tuple[pd.DataFr
     """(early, late): each user's ratings in time order (ties by movieId) cut in two halves of equal size (the
     late half gets the extra rating of an odd count). Users with fewer than ``min_ratings`` are left out."""
     check_ratings(ratings, require_time=True)
-    if min_ratings < 2:
-        raise ValueError(f"min_ratings must be at least 2 (two halves), got {min_ratings}")
+    check_int("time_halves", "min_ratings", min_ratings, low=2)  # two halves
     chron = ratings.sort_values([USER, TIME, ITEM], kind="stable")
     n = chron.groupby(USER)[ITEM].transform("size")
     chron, n = chron[n >= min_ratings], n[n >= min_ratings]
@@ -163,8 +167,7 @@ def genre_transitions(ratings: pd.DataFrame, movies: pd.DataFrame, smoothing: fl
     precedes anything gets the overall genre distribution as its row. Rows sum to 1.
     """
     check_ratings(ratings, require_time=True)
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be ≥ 0, got {smoothing}")
+    check_number("genre_transitions", "smoothing", smoothing)
     chron = ratings.sort_values([USER, TIME, ITEM], kind="stable").reset_index(drop=True)
     rows, names = _genre_rows(chron, movies)
     same_user = chron[USER].to_numpy()[1:] == chron[USER].to_numpy()[:-1]
@@ -186,10 +189,9 @@ def markov_step(p, P, alpha: float, beta: float | None = None, normalize: bool =
     """
     p = np.asarray(p, dtype=float)
     P = np.asarray(P, dtype=float)
+    check_number("markov_step", "alpha", alpha)  # a negative weight could make probabilities negative
     beta = 1.0 - alpha if beta is None else beta
-    if alpha < 0 or beta < 0:
-        raise ValueError(f"alpha and beta must be ≥ 0 (got {alpha}, {beta}): a negative weight can make "
-                         "probabilities negative")
+    check_number("markov_step", "beta", beta)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] != p.shape[-1]:
         raise ValueError(f"P must be square with the size of p's last axis, got P {P.shape} and p {p.shape}")
     if (P < 0).any() or not np.allclose(P.sum(axis=1), 1.0, atol=1e-8):
@@ -213,40 +215,38 @@ def mean_js(pred, true) -> float:
     return float(np.mean(js_divergence(pred, true)))
 
 
-def decay_weights(timestamps, half_life: float, t_ref: float | None = None) -> np.ndarray:
-    r""":math:`w = 2^{-(t_\text{ref} - t)/h}` for each timestamp t (seconds), half-life h (seconds, > 0).
+def decay_weights(timestamps, half_life_days: float, t_ref: float | None = None) -> np.ndarray:
+    r""":math:`w = 2^{-(t_\text{ref} - t)/h}` for each timestamp t (seconds), half-life h = ``half_life_days``
+    days (> 0; :math:`h` in seconds is ``half_life_days * DAY``).
 
-    ``t_ref`` defaults to the latest timestamp. A timestamp after ``t_ref`` would get a weight above 1 — the
-    future weighing more than the present — so it is an error.
+    ``t_ref`` (seconds) defaults to the latest timestamp. A timestamp after ``t_ref`` would get a weight above
+    1 — the future weighing more than the present — so it is an error.
     """
     t = np.asarray(timestamps, dtype=float)
-    if not np.isfinite(half_life) or half_life <= 0:
-        raise ValueError(f"half_life must be a positive number of seconds, got {half_life!r}")
+    check_number("decay_weights", "half_life_days", half_life_days, positive=True)
     if t.size == 0:
         return t
     t_ref = float(t.max()) if t_ref is None else float(t_ref)
     if (t > t_ref).any():
         raise ValueError(f"{int((t > t_ref).sum())} timestamps are after t_ref={t_ref:.0f}: they would weigh more "
                          "than 1; pass a t_ref at or after the latest timestamp (e.g. the end of the train period)")
-    return np.exp2(-(t_ref - t) / half_life)
+    return np.exp2(-(t_ref - t) / (half_life_days * DAY))
 
 
-def rating_decay_weights(ratings: pd.DataFrame, half_life: float, reference: str = "global",
+def rating_decay_weights(ratings: pd.DataFrame, half_life_days: float, reference: str = "global",
                          t_ref: float | None = None) -> np.ndarray:
-    """One :func:`decay_weights` weight per rating (in the frame's row order).
+    """One :func:`decay_weights` weight per rating (in the frame's row order), half-life ``half_life_days`` days.
 
     ``reference="global"``: age measured from ``t_ref`` (default: the latest timestamp in ``ratings``);
     ``reference="user"``: from each user's own latest rating, so every user's newest rating weighs 1.
     """
     check_ratings(ratings, require_time=True)
+    check_choice("rating_decay_weights", "reference", reference, ("global", "user"))
     t = ratings[TIME].to_numpy(dtype=float)
     if reference == "global":
-        return decay_weights(t, half_life, t_ref)
-    if reference == "user":
-        if t_ref is not None:
-            raise ValueError("t_ref applies to reference='global' only")
-        last = ratings.groupby(USER)[TIME].transform("max").to_numpy(dtype=float)
-        if not np.isfinite(half_life) or half_life <= 0:
-            raise ValueError(f"half_life must be a positive number of seconds, got {half_life!r}")
-        return np.exp2(-(last - t) / half_life)
-    raise ValueError(f"reference must be 'global' or 'user', got {reference!r}")
+        return decay_weights(t, half_life_days, t_ref)
+    if t_ref is not None:
+        raise ValueError("rating_decay_weights: t_ref applies to reference='global' only")
+    check_number("rating_decay_weights", "half_life_days", half_life_days, positive=True)
+    last = ratings.groupby(USER)[TIME].transform("max").to_numpy(dtype=float)
+    return np.exp2(-(last - t) / (half_life_days * DAY))

@@ -11,7 +11,7 @@ relevant)``, built once by :func:`hit_matrix`.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -50,9 +50,9 @@ def mae(y_true, y_pred) -> float:
 # the hit matrix
 # --------------------------------------------------------------------------------------------
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    from .models.checks import check_int
+
+    return int(check_int(None, "k", k))
 
 
 def _per_user(recommended, relevant):
@@ -125,6 +125,54 @@ def ndcg_from_hits(hits, n_rel) -> float:
     dcg = (hits * disc).sum(1)
     idcg = np.cumsum(disc)[np.minimum(n_rel, k) - 1]
     return float((dcg / idcg).mean())
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of the k largest scores per row, best first; ties go to the lower position.
+
+    ``-inf`` marks excluded entries; they sort last (callers drop them).
+    """
+    n = scores.shape[1]
+    k = min(k, n)
+    if k == n:
+        return np.argsort(-scores, axis=1, kind="stable")
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, 1).min(1)
+    # Rows where the k-th score is tied with scores left outside the partition need a full stable sort.
+    ambiguous = (scores >= kth[:, None]).sum(1) > k
+    part_scores = np.take_along_axis(scores, part, 1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    out = np.take_along_axis(part, order, 1)
+    if ambiguous.any():
+        out[ambiguous] = np.argsort(-scores[ambiguous], axis=1, kind="stable")[:, :k]
+    return out
+
+
+def ndcg_of_scores(scores: np.ndarray, seen, relevant, n_rel=None, k: int = 10) -> float:
+    r"""Mean NDCG@k of a dense score matrix, ranked exactly as :func:`recsys_course.evaluate.evaluate` ranks.
+
+    ``scores`` is ``(users, items)`` (NumPy or torch); ``seen`` and ``relevant`` are sparse 0/1 matrices of the
+    same shape: seen items are excluded from the ranking, relevant ones are the hits. ``n_rel[u]`` is user u's
+    number of relevant items, including any the score matrix has no column for (they can only be misses);
+    by default the row sums of ``relevant``. Rows with ``n_rel = 0`` are skipped (NaN if every row is). Ties go
+    to the lower column (:func:`top_k`), ``-inf`` scores are never hits. This is the ranking metric every
+    model of the course early-stops on.
+    """
+    k = _check_k(k)
+    if hasattr(scores, "detach"):  # a torch tensor
+        scores = scores.detach().cpu().double().numpy()
+    relevant = relevant.tocsr()
+    n_rel = np.diff(relevant.indptr) if n_rel is None else np.asarray(n_rel)
+    rows = np.flatnonzero(n_rel)
+    if len(rows) == 0:
+        return float("nan")
+    s = np.array(scores[rows], dtype=np.float64)
+    s[seen.tocsr()[rows].toarray() > 0] = -np.inf
+    top = top_k(s, k)
+    hits = np.take_along_axis(relevant[rows].toarray() > 0, top, 1) & np.isfinite(np.take_along_axis(s, top, 1))
+    if hits.shape[1] < k:
+        hits = np.pad(hits, ((0, 0), (0, k - hits.shape[1])))
+    return ndcg_from_hits(hits, n_rel[rows])
 
 
 def precision_at_k(recommended, relevant, k: int) -> float:

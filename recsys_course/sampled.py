@@ -16,7 +16,7 @@ Krichene & Rendle (2020) show that sampled metrics are inflated and can even *re
 
 Conventions (the same as :meth:`recsys_course.models.Recommender.recommend` and
 :func:`recsys_course.evaluate.evaluate`): candidates are the training catalogue; scores come from the model's
-``_score_users``; ties are broken by catalogue position (the lower movieId ranks first), so a model
+``score``; ties are broken by catalogue position (the lower movieId ranks first), so a model
 that scores every item the same gets no credit it would not get on the full list. A target the model cannot
 score (not in the training catalogue, or a score of ``-inf``) is a miss (rank ``inf``). The negatives of a user
 exclude **all** items of that user in ``train`` and in ``test``, are drawn uniformly without replacement with a
@@ -31,6 +31,7 @@ import pandas as pd
 from .config import ITEM, RATING, USER
 from .data import DataError, check_ratings
 from .evaluate import check_fitted_on
+from .models.checks import check_int
 
 __all__ = ["sample_negatives", "user_scores", "sampled_ranks", "full_ranks", "metrics_from_ranks",
            "evaluate_sampled"]
@@ -39,9 +40,7 @@ _CHUNK = 1024
 
 
 def _check_int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return int(check_int(None, name, value, low=low))
 
 
 def _relevant(test: pd.DataFrame, relevance_threshold) -> pd.DataFrame:
@@ -94,24 +93,13 @@ def sample_negatives(train: pd.DataFrame, test: pd.DataFrame, n_negatives: int =
 
 def user_scores(model, users) -> np.ndarray:
     """The model's dense scores ``(len(users), n_items)`` over its training catalogue (``model.item_ids_``) — the
-    same numbers ``recommend`` ranks, before seen items are excluded."""
-    model._check_fitted()
-    pos = model._user_index.get_indexer(np.asarray(users))
-    if (pos < 0).any() and not model.handles_unknown_users:
-        from .models.base import UnknownIdError
-
-        raise UnknownIdError(f"{type(model).__name__} cannot score {int((pos < 0).sum())} user(s) absent from its "
-                             "training data")
-    parts = [np.array(model._score_users(pos[s:s + _CHUNK]), dtype=np.float64) for s in range(0, len(pos), _CHUNK)]
-    scores = np.concatenate(parts) if parts else np.zeros((0, model.n_items))
-    if np.isnan(scores).any():
-        raise FloatingPointError(f"{type(model).__name__} produced NaN scores; refit it")
-    return scores
+    same numbers ``recommend`` ranks, before seen items are excluded (:meth:`Recommender.score`)."""
+    return model.score(np.asarray(users))
 
 
 def _target_columns(model, rel: pd.DataFrame, users: np.ndarray):
     row = np.searchsorted(users, rel[USER].to_numpy())
-    col = model._item_index.get_indexer(rel[ITEM].to_numpy())
+    col = model.item_positions(rel[ITEM].to_numpy())
     return row, col
 
 
@@ -145,7 +133,7 @@ def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: i
         raise ValueError(f"negatives must have one row per test user ({len(users)}) and at least n_negatives="
                          f"{n_negatives} columns, got shape {negatives.shape}")
     negatives = negatives[:, :n_negatives]
-    neg_col = model._item_index.get_indexer(negatives.ravel()).reshape(negatives.shape)
+    neg_col = model.item_positions(negatives.ravel()).reshape(negatives.shape)
     neg_scores = np.take_along_axis(scores, neg_col, 1)[row]            # (rows, n_negatives)
     t = target[:, None]
     above = (neg_scores > t) | ((neg_scores == t) & (neg_col[row] < col[:, None]))
@@ -160,7 +148,7 @@ def full_ranks(model, train: pd.DataFrame, test: pd.DataFrame, relevance_thresho
     candidates of :func:`recsys_course.evaluate.evaluate`), ties broken by catalogue position; ``inf`` = miss.
     With one test item per user, ``mean(rank <= k)`` is ``evaluate``'s ``hit@k``."""
     rel, users, scores, row, col, target = _prepare(model, train, test, relevance_threshold, scores)
-    seen = model.seen_[model._user_index.get_indexer(users)].tocsr()
+    seen = model.seen_[model.user_positions(users)].tocsr()
     ranks = np.empty(len(rel))
     idx = np.arange(model.n_items)
     for start in range(0, len(rel), _CHUNK):

@@ -284,7 +284,7 @@ def _keep(S: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
 def _prune_with_ranks(S, k: int) -> tuple[sp.csr_matrix, np.ndarray]:
     """:func:`prune_top_k`, plus the rank of every kept entry in its row (to cut to a smaller k later)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
     S = sp.csr_matrix(S)
     S.sum_duplicates()
     S.sort_indices()

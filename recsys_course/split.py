@@ -114,6 +114,49 @@ def ranking_split(ratings: pd.DataFrame):
     return leave_last_n(ratings, n=RANKING_TEST_N)
 
 
+#: How a model's validation slice can be cut from its train (``val_split``): mirror the evaluation split.
+VALIDATION_SPLITS = ("last", "random")
+
+
+def validation_split(train: pd.DataFrame, how: str = "last", size: int | float = 10, *, seed: int = 0,
+                     min_train: int = 1):
+    """Cut a validation slice out of ``train`` the way the test was cut out of the data. Returns ``(fit, val)``.
+
+    * ``how="last"`` (mirrors :func:`leave_last_n` / :func:`per_user_temporal_split`, the leaderboard's
+      tracks): an integer ``size`` holds out each user's ``size`` most recent ratings (users with fewer than
+      ``size + min_train`` keep all theirs); a share holds out each user's most recent ``size`` share.
+    * ``how="random"`` (mirrors :func:`random_split`): a share holds out that random share of all ratings; an
+      integer holds out ``size`` random ratings of every user who has at least ``size + min_train``.
+
+    Models stop early on this slice (``val_split`` and ``val_size`` of every torch model), so what they are
+    tuned for resembles what they are tested on.
+    """
+    from .models.checks import check_choice, check_int, check_size
+
+    check_choice("validation_split", "how", how, VALIDATION_SPLITS)
+    check_size("validation_split", "size", size, allow_none=False)
+    check_int("validation_split", "min_train", min_train)
+    is_share = isinstance(size, (float, np.floating))
+    if how == "last":
+        return per_user_temporal_split(train, test_size=size) if is_share else \
+            leave_last_n(train, n=size, min_train=min_train)
+    check_ratings(train, name="train")
+    if is_share:
+        return random_split(train, test_size=size, seed=seed)
+    rng = np.random.default_rng(seed)
+    key = rng.random(len(train))
+    users = train[USER].to_numpy()
+    order = np.lexsort((key, users))
+    counts = np.bincount(pd.factorize(users[order])[0])
+    rank = np.arange(len(train)) - np.repeat(np.cumsum(counts) - counts, counts)  # 0.. within each user
+    held = np.zeros(len(train), dtype=bool)
+    held[order] = (rank < size) & (np.repeat(counts, counts) >= size + min_train)
+    if not held.any():
+        raise DataError(f"no user has {size + min_train} or more ratings, so a validation slice of {size} random "
+                        "ratings per user is empty; use a smaller val_size")
+    return train[~held].copy(), train[held].copy()
+
+
 def known_only(test: pd.DataFrame, train: pd.DataFrame, *, users: bool = True, items: bool = False):
     """Drop test rows whose user (and, with ``items=True``, movie) never appears in train.
 
@@ -177,3 +220,27 @@ def leakage_report(train: pd.DataFrame, test: pd.DataFrame) -> dict:
         "user_future_share": float(user_leak.mean()),
         "global_future_share": float(global_leak.mean()),
     }
+
+
+def item_cold_start_split(ratings: pd.DataFrame, share: float = 0.1, seed: int = 42):
+    """Hold out a seeded random ``share`` of the rated films *entirely*: all their ratings go to test.
+
+    Returns ``(train, test)``; no test film occurs in train (every test film is a cold-start item, the
+    setting of :func:`recsys_course.evaluate.evaluate_cold_items`). Test users who have nothing left in train
+    (all their ratings were on held-out films) are dropped from test, so every test user has a history to
+    build a profile from.
+    """
+    from .models.checks import check_share
+
+    check_ratings(ratings)
+    check_share("item_cold_start_split", "share", share)
+    films = np.sort(ratings[ITEM].unique())
+    n_out = int(round(share * len(films)))
+    if n_out == 0 or n_out == len(films):
+        raise DataError(f"share={share} of {len(films)} films holds out {n_out}; choose a share that leaves films "
+                        "on both sides")
+    held = np.random.default_rng(seed).choice(films, size=n_out, replace=False)
+    is_test = ratings[ITEM].isin(held).to_numpy()
+    train, test = ratings[~is_test].copy(), ratings[is_test].copy()
+    test = test[test[USER].isin(train[USER].unique())].copy()
+    return train, test

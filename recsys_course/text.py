@@ -7,18 +7,32 @@ local folder can be chosen with ``load_text_encoder("bert-base-uncased")`` or ``
 
 Sentence vector = mean of the last hidden states over real (non-padding) tokens, L2-normalised — the
 pooling all-MiniLM-L6-v2 was trained with.
+
+The texts the models of notebook 07 read are built here too: :func:`item_texts` (one line per film: title,
+year, genres, top tags), :func:`user_history_texts` (the titles of the films a user recently liked in the
+training data) and :func:`movie_labels`; :func:`embed_texts` encodes a Series of texts with
+:func:`default_encoder` (the packaged encoder, loaded once per process)::
+
+    from recsys_course.text import item_texts, user_history_texts
+    texts = item_texts(ml.movies, ml.tags)      # Series movieId -> text
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import sqlite3
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from .config import ENV_TEXT_MODEL, cache_dir
+from .config import ENV_TEXT_MODEL, GENRES, ITEM, RATING, TAG, TIME, TITLE, USER, YEAR, cache_dir
 from .progress import progress
+
+__all__ = ["DEFAULT_TEXT_MODEL", "default_model_path", "EmbeddingCache", "TextEncoder", "mean_pool",
+           "load_text_encoder", "default_encoder", "embed_texts", "movie_labels", "item_texts",
+           "user_history_texts"]
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2 (packaged)"
 
@@ -46,6 +60,7 @@ class EmbeddingCache:
         return sqlite3.connect(self.path, timeout=30)
 
     def get(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``keys`` (keys not stored are absent from the result)."""
         found: dict[str, np.ndarray] = {}
         with self._connect() as db:
             for start in range(0, len(keys), 500):
@@ -57,6 +72,7 @@ class EmbeddingCache:
         return found
 
     def put(self, items: dict[str, np.ndarray]) -> None:
+        """Store (or replace) vectors by key, as float32."""
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)",
                            [(k, int(v.size), np.asarray(v, np.float32).tobytes()) for k, v in items.items()])
@@ -80,6 +96,7 @@ class TextEncoder:
 
     @property
     def dim(self) -> int:
+        """Length of a sentence vector (the model's hidden size)."""
         return int(self.model.config.hidden_size)
 
     def _key(self, text: str) -> str:
@@ -188,3 +205,102 @@ def load_text_encoder(name: str | None = None, device=None, max_length: int = 12
     model.to(device).eval()
     store = EmbeddingCache(cache_dir() / "text_embeddings.sqlite") if cache else None
     return TextEncoder(label, model, tokenizer, device, max_length=max_length, cache=store)
+
+
+@lru_cache(maxsize=2)
+def default_encoder(name: str | None = None, device: str | None = None) -> TextEncoder:
+    """The course's text encoder, loaded once per process (:func:`load_text_encoder` with its cache)."""
+    return load_text_encoder(name, device=device)
+
+
+def embed_texts(texts: pd.Series, encoder: TextEncoder | None = None, batch_size: int = 64) -> np.ndarray:
+    """``encoder.encode`` of a Series of texts (default: :func:`default_encoder`).
+
+    Returns a ``(len(texts), dim)`` float32 array of unit rows, in the Series' order (cached on disk).
+    """
+    encoder = encoder or default_encoder()
+    return encoder.encode(list(texts.astype(str)), batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# the texts of films and users (notebook 07)
+# --------------------------------------------------------------------------------------------
+def movie_labels(movies: pd.DataFrame) -> pd.Series:
+    """``"Title (year)"`` per movieId (just the title where the year is unknown)."""
+    year = movies[YEAR] if YEAR in movies.columns else pd.Series(pd.NA, index=movies.index)
+    labels = [f"{t} ({int(y)})" if pd.notna(y) else str(t) for t, y in zip(movies[TITLE], year)]
+    return pd.Series(labels, index=movies[ITEM].to_numpy(), name="label")
+
+
+def item_texts(movies: pd.DataFrame, tags: pd.DataFrame | None = None, n_tags: int = 3) -> pd.Series:
+    """One text per film: ``"Toy Story (1995) genres: Adventure, Animation, ...; tags: pixar, fun"``.
+
+    The wording is a modelling choice, made on validation splits of films (never test films): with
+    :class:`~recsys_course.models.TextProfile`, this terse labelled line ranked held-out films better than full
+    sentences (``"Toy Story (1995). Genres: ... . Tags: ... ."``) and much better than the same line without the
+    ``genres:`` label; it is also shorter, and encoding cost grows with the number of tokens.
+
+    Parameters
+    ----------
+    movies : DataFrame
+        Columns ``movieId, title, genres`` (and ``year``), e.g. ``load_movielens().movies``.
+    tags : DataFrame or None
+        Columns ``movieId, tag``. The film's ``n_tags`` most frequent tags (lower-cased; ties alphabetical)
+        end its text; ``None`` or ``n_tags=0`` leaves them out — the honest setting for a brand-new film, which
+        nobody has tagged yet. Tags are metadata, not ratings; pass only the tags a model may know (e.g. those
+        before a cut in time).
+    n_tags : int >= 0
+
+    Returns
+    -------
+    Series movieId -> text, in the order of ``movies``: the ``item_text`` of TextProfile and BERTOffsetCF.
+    """
+    from .models.checks import check_int
+
+    check_int("item_texts", "n_tags", n_tags, low=0)
+    labels = movie_labels(movies)
+    genres = movies[GENRES].map(lambda g: ", ".join(g) if isinstance(g, (list, tuple)) and len(g) else "")
+    top = {}
+    if tags is not None and n_tags > 0 and len(tags):
+        t = pd.DataFrame({ITEM: tags[ITEM].to_numpy(), TAG: tags[TAG].astype(str).str.strip().str.lower()})
+        t = t[t[TAG] != ""]
+        counts = t.groupby([ITEM, TAG]).size().rename("n").reset_index()
+        counts = counts.sort_values([ITEM, "n", TAG], ascending=[True, False, True], kind="stable")
+        top = counts.groupby(ITEM).head(n_tags).groupby(ITEM)[TAG].agg(", ".join).to_dict()
+    texts = []
+    for movie, label, genre in zip(movies[ITEM].to_numpy(), labels.to_numpy(), genres.to_numpy()):
+        text = f"{label} genres: {genre}" if genre else label
+        if movie in top:
+            text += f"; tags: {top[movie]}"
+        texts.append(text)
+    return pd.Series(texts, index=movies[ITEM].to_numpy(), name="text")
+
+
+def user_history_texts(ratings: pd.DataFrame, movies: pd.DataFrame, n_titles: int = 5,
+                       min_rating: float = 4.0) -> pd.Series:
+    """One text per user of ``ratings``: the titles of their ``n_titles`` most recent *liked* films, newest first,
+    joined by ``"; "`` — e.g. ``"Heat (1995); Toy Story (1995)"``.
+
+    Liked = rated at least ``min_rating``; a user who liked nothing that much gets their highest-rated films
+    instead. Only the rows of ``ratings`` are read — pass the **training** frame, never test. Without a
+    ``timestamp`` column the highest ratings come first; films absent from ``movies`` are skipped.
+
+    Returns
+    -------
+    Series userId -> text, indexed by the sorted userIds of ``ratings`` (``""`` for a user with no titled film).
+    """
+    from .models.checks import check_int
+
+    check_int("user_history_texts", "n_titles", n_titles)
+    labels = movie_labels(movies)
+    df = ratings[ratings[ITEM].isin(labels.index)]
+    best = df.groupby(USER)[RATING].transform("max")
+    liked = df[(df[RATING] >= min_rating) | ((best < min_rating) & (df[RATING] == best))]
+    if TIME in liked.columns:
+        liked = liked.sort_values([USER, TIME, ITEM], ascending=[True, False, False], kind="stable")
+    else:
+        liked = liked.sort_values([USER, RATING, ITEM], ascending=[True, False, True], kind="stable")
+    top = liked.groupby(USER).head(n_titles)
+    texts = pd.Series(labels.reindex(top[ITEM]).to_numpy(), index=top[USER].to_numpy()).groupby(level=0).agg("; ".join)
+    users = np.sort(ratings[USER].unique())
+    return texts.reindex(users, fill_value="").rename("text").rename_axis(USER)

@@ -5,8 +5,16 @@ import pytest
 import torch
 from torch import nn
 
-from recsys_course.adapters import (LoRALinear, add_lora, count_parameters, freeze, lora_modules,
-                                    lora_parameter_count, trainable_parameters, unfreeze)
+from recsys_course.adapters import (
+    LoRALinear,
+    add_lora,
+    count_parameters,
+    freeze,
+    lora_modules,
+    lora_parameter_count,
+    trainable_parameters,
+    unfreeze,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -2,22 +2,26 @@
 from __future__ import annotations
 
 import math
+import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 
 from recsys_course.config import ITEM, RATING, TIME, USER
 from recsys_course.models import DAE, AutoRec, BiasBaseline, MultVAE, UnknownIdError
-from recsys_course.models.autoencoders import (_autorec_net, _SparseRows, gaussian_kl, kl_beta, masked_mse,
-                                               multinomial_nll)
+from recsys_course.models.autoencoders import autorec_loss, gaussian_kl, kl_beta, masked_mse, multinomial_nll
+from recsys_course.networks.autoencoders import AutoRecNet, DAENet, MultVAENet
+from recsys_course.networks.layers import SparseRows
 from recsys_course.synthetic import make_synthetic
 
 FAST = {"n_epochs": 3, "verbose": False}
-TINY = {AutoRec: dict(n_hidden=8, batch_size=16, **FAST),
-        DAE: dict(n_hidden=8, batch_size=8, min_item_count=1, **FAST),
-        MultVAE: dict(dims=(16, 4), batch_size=8, anneal_steps=10, min_item_count=1, **FAST)}
+TINY = {AutoRec: dict(n_factors=8, batch_size=16, **FAST),
+        DAE: dict(n_factors=8, batch_size=8, min_item_count=1, **FAST),
+        MultVAE: dict(hidden=(16,), n_factors=4, batch_size=8, anneal_steps=10, min_item_count=1, **FAST)}
 MODELS = list(TINY)
 
 
@@ -80,12 +84,13 @@ def test_masked_mse_gradient():
 
 
 def test_autorec_training_loss_is_the_masked_loss(data):
-    model = AutoRec(n_hidden=6, reg=0.0, val_share=None, n_epochs=1, verbose=False).fit(data)
-    matrix = model._item_matrix(data)
-    rows = _SparseRows(matrix, "cpu")
-    net = _autorec_net(model.n_users, 6, "sigmoid", 3.0, torch.Generator().manual_seed(0))
+    model = AutoRec(n_factors=6, reg=0.0, val_size=None, n_epochs=1, verbose=False).fit(data)
+    u, i = model.user_positions(data[USER]), model.item_positions(data[ITEM])
+    matrix = sp.csr_matrix((data[RATING].to_numpy(np.float32), (i, u)), shape=(model.n_items, model.n_users))
+    rows = SparseRows(matrix, "cpu")
+    net = AutoRecNet(model.n_users, 6, "sigmoid", 3.0, torch.Generator().manual_seed(0))
     items = torch.arange(10)
-    loss = model._loss_fn(rows)(net, items)
+    loss = autorec_loss(net, rows, items)
     dense = torch.as_tensor(matrix[:10].toarray())
     with torch.no_grad():
         recon = net.decode(net.encode(*rows.batch(items)[:3]))
@@ -99,17 +104,15 @@ def test_autorec_training_loss_is_the_masked_loss(data):
     assert torch.any(net.W.grad[active] != 0)
     # without the mask the same users do get a gradient (their missing ratings are targets of 0)
     net.zero_grad()
-    model.masked = False
-    model._loss_fn(rows)(net, items).backward()
+    autorec_loss(net, rows, items, masked=False).backward()
     assert torch.any(net.c.grad[silent] != 0)
 
 
 def test_unmasked_autorec_predicts_near_zero_for_unobserved_cells(data):
-    masked = AutoRec(n_hidden=16, lr=0.01, val_share=None, n_epochs=30, verbose=False).fit(data)
-    unmasked = AutoRec(n_hidden=16, lr=0.01, val_share=None, n_epochs=30, masked=False, verbose=False).fit(data)
+    masked = AutoRec(n_factors=16, lr=0.01, val_size=None, n_epochs=30, verbose=False).fit(data)
+    unmasked = AutoRec(n_factors=16, lr=0.01, val_size=None, n_epochs=30, masked=False, verbose=False).fit(data)
     seen = masked.seen_.toarray().astype(bool)
-    users = np.arange(masked.n_users)
-    s_masked, s_unmasked = masked._score_users(users), unmasked._score_users(users)
+    s_masked, s_unmasked = masked.score(masked.user_ids_), unmasked.score(unmasked.user_ids_)
     assert s_unmasked[~seen].mean() < 1.0 < 3.0 < s_masked[~seen].mean()
 
 
@@ -130,8 +133,8 @@ def test_kl_beta_schedule():
 
 
 def test_multvae_anneals_beta_as_documented(data):
-    model = MultVAE(dims=(8, 2), batch_size=16, beta_max=0.4, anneal_steps=5, n_epochs=3, val_n=None,
-                    min_item_count=1, verbose=False).fit(data)
+    model = MultVAE(hidden=(8,), n_factors=2, batch_size=16, beta_max=0.4, anneal_steps=5, n_epochs=3,
+                    val_size=None, min_item_count=1, verbose=False).fit(data)
     log = model.anneal_log_
     steps_per_epoch = math.ceil(model.n_users / 16)
     assert len(log) == 3 * steps_per_epoch
@@ -157,8 +160,7 @@ def test_gaussian_kl_and_multinomial_nll_by_hand():
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
 def test_shapes_and_history(cls, fitted):
     model = fitted[cls]
-    users = np.arange(5)
-    assert model._score_users(users).shape == (5, model.n_items)
+    assert model.score(model.user_ids_[:5]).shape == (5, model.n_items)
     assert model.user_embeddings_.shape[0] == model.n_users
     n_rows = model.n_items if cls is AutoRec else len(model.modelled_)
     assert model.item_embeddings_.shape[0] == n_rows
@@ -180,9 +182,9 @@ def test_explicit_cpu_device_and_missing_device(cls, data):
 def test_determinism_for_a_fixed_seed(cls, data, fitted):
     again = cls(**TINY[cls]).fit(data)
     users = np.sort(data[USER].unique())
-    assert np.array_equal(again._score_users(np.arange(len(users))), fitted[cls]._score_users(np.arange(len(users))))
+    assert np.array_equal(again.score(users), fitted[cls].score(users))
     other = cls(**{**TINY[cls], "seed": 1}).fit(data)
-    assert not np.array_equal(other._score_users(np.arange(3)), fitted[cls]._score_users(np.arange(3)))
+    assert not np.array_equal(other.score(users[:3]), fitted[cls].score(users[:3]))
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
@@ -222,8 +224,7 @@ def test_ranking_autoencoders_unknown_ids(cls, data, fitted):
     assert out[0] == -np.inf and np.isfinite(out[1])
     # predict agrees with the row of scores recommend ranks by
     u = data[USER].iloc[0]
-    pos = model._user_index.get_indexer([u])
-    assert np.allclose(model.predict([u] * model.n_items, model.item_ids_), model._score_users(pos)[0])
+    assert np.allclose(model.predict([u] * model.n_items, model.item_ids_), model.score([u])[0])
 
 
 @pytest.mark.parametrize("cls", [DAE, MultVAE], ids=lambda c: c.__name__)
@@ -237,42 +238,51 @@ def test_unmodelled_items_are_never_recommended(cls, data):
 
 
 def test_validation_and_refit(data):
-    model = AutoRec(n_hidden=8, n_epochs=4, patience=2, verbose=False).fit(data)
+    model = AutoRec(n_factors=8, n_epochs=4, patience=2, verbose=False).fit(data)
     assert model.history_ is not None and model.history_.metric_name == "val_rmse"
     assert len(model.loss_) == model.best_epoch_  # the refit ran for the chosen number of epochs
-    no_val = AutoRec(n_hidden=8, n_epochs=2, val_share=None, verbose=False).fit(data)
+    no_val = AutoRec(n_factors=8, n_epochs=2, val_size=None, verbose=False).fit(data)
     assert no_val.history_ is None and no_val.best_epoch_ == 2
     with pytest.raises(ValueError, match="timestamp"):
-        AutoRec(n_hidden=8, n_epochs=1, verbose=False).fit(data.drop(columns=TIME))
+        AutoRec(n_factors=8, n_epochs=1, verbose=False).fit(data.drop(columns=TIME))
+    # a random validation slice needs no time
+    rand = AutoRec(n_factors=8, n_epochs=2, val_split="random", verbose=False).fit(data.drop(columns=TIME))
+    assert rand.history_.n_epochs == 2 and np.isfinite(rand.history_.val_metric).all()
 
 
 BAD = [
-    (AutoRec, dict(n_hidden=0), "n_hidden"),
-    (AutoRec, dict(activation="softmax"), "activation"),
-    (AutoRec, dict(reg=-1.0), "reg"),
-    (AutoRec, dict(lr=0), "lr"),
-    (AutoRec, dict(val_share=1.5), "val_share"),
-    (AutoRec, dict(masked="yes"), "masked"),
-    (AutoRec, dict(patience=0), "patience"),
-    (DAE, dict(corruption=1.0), "corruption"),
-    (DAE, dict(corruption=-0.1), "corruption"),
-    (DAE, dict(n_hidden=2.5), "n_hidden"),
-    (DAE, dict(batch_size=0), "batch_size"),
-    (DAE, dict(min_item_count=0), "min_item_count"),
-    (DAE, dict(val_n=0), "val_n"),
-    (MultVAE, dict(dims=()), "dims"),
-    (MultVAE, dict(dims=(10, 0)), "dims"),
-    (MultVAE, dict(dims="200"), "dims"),
-    (MultVAE, dict(beta_max=-0.2), "beta_max"),
-    (MultVAE, dict(anneal_steps=-1), "anneal_steps"),
-    (MultVAE, dict(dropout=1.0), "dropout"),
-    (MultVAE, dict(seed=-3), "seed"),
+    (AutoRec, dict(n_factors=0), "AutoRec: n_factors must be an integer >= 1, got 0"),
+    (AutoRec, dict(activation="softmax"), "AutoRec: activation must be one of"),
+    (AutoRec, dict(reg=-1.0), "AutoRec: reg must be a finite number >= 0, got -1.0"),
+    (AutoRec, dict(lr=0), "AutoRec: lr must be a finite number > 0, got 0"),
+    (AutoRec, dict(weight_decay=-1e-3), "AutoRec: weight_decay must be a finite number >= 0"),
+    (AutoRec, dict(val_size=1.5), "AutoRec: val_size must be an integer >= 1, a share strictly between 0 and 1"),
+    (AutoRec, dict(val_split="future"), "AutoRec: val_split must be one of"),
+    (AutoRec, dict(masked="yes"), "AutoRec: masked must be True or False, got 'yes'"),
+    (AutoRec, dict(patience=0), "AutoRec: patience must be an integer >= 1 or None, got 0"),
+    (DAE, dict(corruption=1.0), "DAE: corruption must be a finite number >= 0 and < 1, got 1.0"),
+    (DAE, dict(corruption=-0.1), "DAE: corruption must be a finite number >= 0 and < 1"),
+    (DAE, dict(n_factors=2.5), "DAE: n_factors must be an integer >= 1, got 2.5"),
+    (DAE, dict(user_node=1), "DAE: user_node must be True or False"),
+    (DAE, dict(batch_size=0), "DAE: batch_size must be an integer >= 1"),
+    (DAE, dict(min_item_count=0), "DAE: min_item_count must be an integer >= 1"),
+    (DAE, dict(min_rating=-1.0), "DAE: min_rating must be a finite number >= 0 or None"),
+    (DAE, dict(val_size=0), "DAE: val_size must be an integer >= 1"),
+    (MultVAE, dict(hidden=(10, 0)), "MultVAE: hidden must be a tuple of integers >= 1 (layer widths), got (10, 0)"),
+    (MultVAE, dict(hidden="200"), "MultVAE: hidden must be a tuple of integers >= 1"),
+    (MultVAE, dict(hidden=200), "MultVAE: hidden must be a tuple of integers >= 1"),
+    (MultVAE, dict(n_factors=0), "MultVAE: n_factors must be an integer >= 1"),
+    (MultVAE, dict(beta_max=-0.2), "MultVAE: beta_max must be a finite number >= 0"),
+    (MultVAE, dict(anneal_steps=-1), "MultVAE: anneal_steps must be an integer >= 0"),
+    (MultVAE, dict(dropout=1.0), "MultVAE: dropout must be a finite number >= 0 and < 1"),
+    (MultVAE, dict(seed=-3), "MultVAE: seed must be an integer >= 0"),
 ]
 
 
-@pytest.mark.parametrize("cls, params, word", BAD, ids=[f"{c.__name__}-{w}" for c, _, w in BAD])
-def test_bad_hyper_parameters_raise_clear_errors(cls, params, word, data):
-    with pytest.raises(ValueError, match=word):
+@pytest.mark.parametrize("cls, params, message", BAD,
+                         ids=[f"{c.__name__}-{next(iter(p))}-{j}" for j, (c, p, _) in enumerate(BAD)])
+def test_bad_hyper_parameters_raise_clear_errors(cls, params, message, data):
+    with pytest.raises(ValueError, match=re.escape(message)):
         cls(**{**TINY[cls], **params}).fit(data)
 
 
@@ -283,15 +293,55 @@ def test_min_rating_counts_only_high_ratings(data):
 
 
 def test_get_params_and_repr():
-    model = MultVAE(dims=(32, 8), beta_max=0.3)
-    assert model.get_params()["dims"] == (32, 8) and "beta_max=0.3" in repr(model)
+    model = MultVAE(hidden=(32,), n_factors=8, beta_max=0.3)
+    params = model.get_params()
+    assert params["hidden"] == (32,) and params["n_factors"] == 8 and "beta_max=0.3" in repr(model)
+    assert params["val_size"] == 10 and params["val_split"] == "last" and params["weight_decay"] == 0.0
+    assert AutoRec().get_params()["val_size"] == 0.2 and DAE().get_params()["val_size"] == 10
 
 
 def test_without_refit_the_network_reads_the_rows_it_was_trained_on(data):
     from recsys_course.split import leave_last_n
 
     fit_part, _ = leave_last_n(data, n=3)
-    model = DAE(**{**TINY[DAE], "val_n": 3, "refit": False, "n_epochs": 1}).fit(data)
+    model = DAE(**{**TINY[DAE], "val_size": 3, "refit": False, "n_epochs": 1}).fit(data)
     assert model.X_.nnz == len(fit_part) < len(data)
-    refit = DAE(**{**TINY[DAE], "val_n": 3, "n_epochs": 1}).fit(data)
+    refit = DAE(**{**TINY[DAE], "val_size": 3, "n_epochs": 1}).fit(data)
     assert refit.X_.nnz == len(data)
+
+
+@pytest.mark.parametrize("cls", [DAE, MultVAE], ids=lambda c: c.__name__)
+def test_validation_ndcg_ranks_the_whole_catalogue_like_evaluate(cls, data):
+    """Without refit the kept network is the best epoch's and reads the fit part's rows, so an NDCG@10 computed
+    by hand from ``score`` (fit-part items excluded, unmodelled held-out items as misses) is the best metric."""
+    from recsys_course.split import validation_split
+
+    model = cls(**{**TINY[cls], "min_item_count": 8, "val_size": 3, "refit": False, "patience": None}).fit(data)
+    assert model.history_.best_epoch >= 1 and len(model.modelled_) < model.n_items
+    fit_part, val_part = validation_split(data, "last", 3)
+    relevant = val_part[val_part[RATING] >= 4.0]
+    ndcgs = []
+    for user, rel in relevant.groupby(USER):
+        scores = model.score([user])[0]
+        scores[model.item_positions(fit_part.loc[fit_part[USER] == user, ITEM])] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:10]
+        hits = np.isin(model.item_ids_[top], rel[ITEM]) & np.isfinite(scores[top])
+        dcg = (hits / np.log2(np.arange(2, 12))).sum()
+        ndcgs.append(dcg / (1 / np.log2(np.arange(2, 2 + min(len(rel), 10)))).sum())
+    assert model.history_.best_metric == pytest.approx(np.mean(ndcgs), abs=1e-12)
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+def test_networks_are_top_level_and_picklable(cls, data, fitted):
+    model = fitted[cls]
+    for net_cls in (AutoRecNet, DAENet, MultVAENet):
+        assert net_cls.__module__ == "recsys_course.networks.autoencoders" and "<locals>" not in net_cls.__qualname__
+        assert net_cls.__doc__
+    twin = pickle.loads(pickle.dumps(model))
+    users = np.sort(data[USER].unique())
+    assert np.array_equal(twin.score(users), model.score(users))
+    if cls is not AutoRec:
+        assert isinstance(model.net_, DAENet if cls is DAE else MultVAENet)
+        net = pickle.loads(pickle.dumps(model.net_))
+        assert type(net) is type(model.net_)
+        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), model.net_.state_dict().values()))

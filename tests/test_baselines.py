@@ -8,8 +8,15 @@ import pytest
 from recsys_course.config import ITEM, RANK, RATING, SCORE, TIME, USER
 from recsys_course.data import toy_ratings
 from recsys_course.metrics import rmse
-from recsys_course.models import (BiasBaseline, GlobalMean, NotFittedError, Popularity, Recommender,
-                                  UnknownIdError, top_k)
+from recsys_course.models import (
+    BiasBaseline,
+    GlobalMean,
+    NotFittedError,
+    Popularity,
+    Recommender,
+    UnknownIdError,
+    top_k,
+)
 
 MODELS = [GlobalMean, BiasBaseline, Popularity]
 
@@ -88,7 +95,7 @@ def test_global_mean_ties_broken_by_movie_id(fitted, all_recs, ranking_split_ml)
     train, _ = ranking_split_ml
     model, recs = fitted["GlobalMean"], all_recs["GlobalMean"]
     seen = np.zeros((model.n_users, model.n_items), dtype=bool)
-    seen[model._user_index.get_indexer(train[USER]), model._item_index.get_indexer(train[ITEM])] = True
+    seen[model.user_positions(train[USER]), model.item_positions(train[ITEM])] = True
     got = recs[ITEM].to_numpy().reshape(model.n_users, 10)  # users in ascending order, as asked
     for row in range(model.n_users):
         # the first 10 unseen movies in catalogue (ascending movieId) order
@@ -150,8 +157,8 @@ def test_predictions_are_clipped():
                 ("C", "y", 2.0)])
     model = BiasBaseline(reg_user=0, reg_item=0, n_iters=5).fit(df)
     users, items = np.meshgrid(["A", "B", "C"], ["x", "y", "z"])
-    raw = (model.mu_ + model.user_bias_[model._user_index.get_indexer(users.ravel())]
-           + model.item_bias_[model._item_index.get_indexer(items.ravel())])
+    raw = (model.mu_ + model.user_bias_[model.user_positions(users.ravel())]
+           + model.item_bias_[model.item_positions(items.ravel())])
     assert raw.max() > 5.0 and raw.min() < 1.0  # the clip matters here
     pred = model.predict(users.ravel(), items.ravel())
     assert pred.min() == 1.0 and pred.max() == 5.0
@@ -187,9 +194,12 @@ def test_biases_frame(fitted):
     assert len(b) == fitted["BiasBaseline"].n_items
 
 
-@pytest.mark.parametrize("params", [{"reg_user": -1.0}, {"reg_item": -0.5}, {"n_iters": 0}])
-def test_bias_bad_params(params):
-    with pytest.raises(ValueError, match="reg_user, reg_item >= 0 and n_iters >= 1"):
+@pytest.mark.parametrize("params, match", [({"reg_user": -1.0}, "BiasBaseline: reg_user must be a finite number >= 0"),
+                                           ({"reg_item": -0.5}, "BiasBaseline: reg_item must be a finite number >= 0"),
+                                           ({"n_iters": 0}, "BiasBaseline: n_iters must be an integer >= 1"),
+                                           ({"n_iters": 2.5}, "n_iters")])
+def test_bias_bad_params(params, match):
+    with pytest.raises(ValueError, match=match):
         BiasBaseline(**params).fit(toy_ratings())
 
 
@@ -339,7 +349,7 @@ def test_predict_input_checks(fitted):
 
 @pytest.mark.parametrize("k", [0, -2, 1.5, True])
 def test_recommend_bad_k(fitted, k):
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         fitted["Popularity"].recommend([1], k=k)
 
 

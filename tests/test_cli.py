@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys_course import cli, leaderboard, runner
+from recsys_course.course import cli, leaderboard, runner
 from recsys_course.record import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"

@@ -8,10 +8,22 @@ import scipy.sparse as sp
 
 from recsys_course.config import GENRES, ITEM, RATING, TIME, TITLE, USER, YEAR
 from recsys_course.data import DataError, toy_ratings
+from recsys_course.evaluate import evaluate_cold_items
 from recsys_course.features import ItemFeatures, item_features
-from recsys_course.models import (BiasBaseline, ContentBased, CosineProfile, Hybrid, ItemKNN, Popularity,
-                                  NotFittedError, Recommender, UnknownIdError)
-from recsys_course.models.content import evaluate_cold_items, item_cold_start_split, ridge_per_user
+from recsys_course.models import (
+    BiasBaseline,
+    ContentBased,
+    CosineProfile,
+    Hybrid,
+    ItemKNN,
+    NotFittedError,
+    Popularity,
+    Recommender,
+    UnknownIdError,
+)
+from recsys_course.models import content as content_module
+from recsys_course.models.content import ridge_per_user
+from recsys_course.split import item_cold_start_split
 
 TOY_GENRES = {"A1": ["Action", "Adventure"], "A2": ["Action", "Thriller"], "A3": ["Action", "Sci-Fi"],
               "R1": ["Romance", "Drama"], "R2": ["Romance", "Comedy"], "R3": ["Romance", "Comedy", "Drama"],
@@ -55,7 +67,7 @@ def test_ridge_per_user_equals_lstsq_and_solve():
     users[users == 3] = 2  # user 3 has no ratings
     items = rng.integers(0, 30, size=60)
     y = rng.normal(size=60)
-    W = ridge_per_user(Z, users, items, y, alpha=2.0, n_users=5)
+    W = ridge_per_user(Z, users, items, y, reg=2.0, n_users=5)
     for u in range(5):
         C, t = Z[items[users == u]], y[users == u]
         if len(t) == 0:
@@ -72,7 +84,7 @@ def test_ridge_worked_example_of_the_notebook():
                        sp.csr_matrix(np.array([[1.0, 0], [0, 1], [1, 1], [1, 0], [0, 1]])),
                        np.array(["action", "romance"], dtype=object), {"toy": slice(0, 2)})
     train = pd.DataFrame({USER: "u", ITEM: ["f1", "f2", "f3"], RATING: [5.0, 2.0, 4.0], TIME: [0, 1, 2]})
-    model = ContentBased(alpha=1.0, n_components=None, features=two).fit(train)
+    model = ContentBased(reg=1.0, n_components=None, features=two).fit(train)
     assert model.user_weights_[0] == pytest.approx([19 / 24, -17 / 24])
     assert model.user_bias_[0] == pytest.approx(11 / 3)
     assert model.predict(["u", "u"], ["act", "rom"]) == pytest.approx([11 / 3 + 19 / 24, 11 / 3 - 17 / 24])
@@ -80,7 +92,7 @@ def test_ridge_worked_example_of_the_notebook():
 
 def test_content_based_on_toy_equals_a_loop_over_users(genre_features):
     toy = toy_ratings()
-    model = ContentBased(alpha=1.0, n_components=None, features=genre_features).fit(toy)
+    model = ContentBased(reg=1.0, n_components=None, features=genre_features).fit(toy)
     C = pd.DataFrame(genre_features.matrix.toarray(), index=genre_features.item_ids)
     for u, rows in toy.groupby(USER):
         Cu = C.loc[rows[ITEM]].to_numpy()
@@ -94,9 +106,9 @@ def test_content_based_on_toy_equals_a_loop_over_users(genre_features):
 
 def test_svd_with_every_component_equals_no_reduction(genre_features):
     toy = toy_ratings()
-    full = ContentBased(alpha=1.0, n_components=None, features=genre_features).fit(toy)
+    full = ContentBased(reg=1.0, n_components=None, features=genre_features).fit(toy)
     rank = np.linalg.matrix_rank(genre_features.matrix.toarray())
-    reduced = ContentBased(alpha=1.0, n_components=int(rank), features=genre_features).fit(toy)
+    reduced = ContentBased(reg=1.0, n_components=int(rank), features=genre_features).fit(toy)
     users = np.repeat(full.user_ids_, 7)
     films = np.tile(genre_features.item_ids, 5)
     assert reduced.predict(users, films) == pytest.approx(full.predict(users, films))
@@ -104,11 +116,11 @@ def test_svd_with_every_component_equals_no_reduction(genre_features):
 
 def test_feature_weights_in_the_original_space(genre_features):
     toy = toy_ratings()
-    model = ContentBased(alpha=1.0, n_components=None, features=genre_features).fit(toy)
+    model = ContentBased(reg=1.0, n_components=None, features=genre_features).fit(toy)
     w = model.feature_weights("Alice", top=3)
     assert w.index[0] in {"genre:Action", "genre:Romance"} and len(w) == 3
     rank = int(np.linalg.matrix_rank(genre_features.matrix.toarray()))
-    reduced = ContentBased(alpha=1.0, n_components=rank, features=genre_features).fit(toy)
+    reduced = ContentBased(reg=1.0, n_components=rank, features=genre_features).fit(toy)
     assert reduced.feature_weights("Alice", top=7).sort_index().to_numpy() == pytest.approx(
         model.feature_weights("Alice", top=7).sort_index().to_numpy())
     with pytest.raises(KeyError):
@@ -146,12 +158,12 @@ def test_cosine_profile_with_disliked_films(genre_features):
     assert got < 0  # a disliked genre pushes the film down
 
 
-def test_cosine_predict_block_and_pairwise_paths_agree(synthetic):
+def test_cosine_predict_block_and_pairwise_paths_agree(synthetic, monkeypatch):
     ratings, feats = synthetic
     model = CosineProfile(features=feats).fit(ratings)
     users, films = ratings[USER].to_numpy()[::3], ratings[ITEM].to_numpy()[::-3]
     block = model.predict(users, films)
-    model._block_slack = -10**9  # force the pair-by-pair path
+    monkeypatch.setattr(content_module, "BLOCK_SLACK", -10**9)  # force the pair-by-pair path
     assert model.predict(users, films) == pytest.approx(block)
 
 
@@ -179,7 +191,7 @@ def test_cold_films_get_finite_content_scores(cls, synthetic):
 
 def test_films_without_features_and_unknown_users(genre_features):
     toy = toy_ratings()
-    cb = ContentBased(alpha=1.0, n_components=None, features=genre_features).fit(toy)
+    cb = ContentBased(reg=1.0, n_components=None, features=genre_features).fit(toy)
     alice_mean = toy.loc[toy[USER] == "Alice", RATING].mean()
     assert cb.predict(["Alice"], ["NO-FEATURES"])[0] == pytest.approx(alice_mean)
     assert cb.predict(["Stranger"], ["A1"])[0] == pytest.approx(toy[RATING].mean())
@@ -248,9 +260,9 @@ def test_hybrid_blends_known_films_and_falls_back_to_content(synthetic):
 def test_hybrid_scores_blend_the_components(synthetic):
     ratings, feats = synthetic
     hybrid = Hybrid(BiasBaseline(), ContentBased(n_components=5, features=feats), weight=0.4).fit(ratings)
-    pos = np.arange(5)
-    want = 0.4 * hybrid.cf_._score_users(pos) + 0.6 * hybrid.content_._score_users(pos)
-    assert hybrid._score_users(pos) == pytest.approx(want)
+    users = hybrid.user_ids_[:5]
+    want = 0.4 * hybrid.cf_.score(users) + 0.6 * hybrid.content_.score(users)
+    assert hybrid.score(users) == pytest.approx(want)
 
 
 def test_hybrid_fits_copies_and_defaults(synthetic):
@@ -265,23 +277,26 @@ def test_hybrid_fits_copies_and_defaults(synthetic):
     assert isinstance(default.cf_, ItemKNN) and default.weight == 0.7
     with pytest.raises(UnknownIdError):
         default.recommend([999])
+    assert Hybrid().predicts_ratings  # without fitting: ItemKNN and ContentBased both predict ratings
+    with pytest.raises(ValueError, match=r"Hybrid needs a content model.*item_features\(ml.movies, ml.tags\)"):
+        Hybrid().fit(ratings)  # a model never loads item features by itself
 
 
 # --------------------------------------------------------------------------------------------
 # bad hyper-parameters
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model, match", [
-    (ContentBased(alpha=0), "alpha"),
-    (ContentBased(alpha=-1), "alpha"),
-    (ContentBased(alpha=float("nan")), "alpha"),
-    (ContentBased(alpha="big"), "alpha"),
-    (ContentBased(n_components=0), "n_components"),
-    (ContentBased(n_components=2.5), "n_components"),
-    (ContentBased(n_components=10_000), "n_components"),
-    (ContentBased(seed=None), "seed"),
-    (CosineProfile(negative="yes"), "negative"),
-    (Hybrid(BiasBaseline(), BiasBaseline(), weight=1.5), "weight"),
-    (Hybrid(BiasBaseline(), BiasBaseline(), weight=-0.1), "weight"),
+    (ContentBased(None, reg=0), "ContentBased: reg must be a finite number > 0"),
+    (ContentBased(None, reg=-1), "ContentBased: reg must be a finite number > 0"),
+    (ContentBased(None, reg=float("nan")), "ContentBased: reg must be a finite number > 0"),
+    (ContentBased(None, reg="big"), "ContentBased: reg must be a finite number > 0"),
+    (ContentBased(None, n_components=0), "ContentBased: n_components must be an integer >= 1 or None"),
+    (ContentBased(None, n_components=2.5), "ContentBased: n_components must be an integer >= 1 or None"),
+    (ContentBased(None, n_components=10_000), "n_components must be at most the number of features"),
+    (ContentBased(None, seed=None), "ContentBased: seed must be an integer >= 0"),
+    (CosineProfile(None, negative="yes"), "CosineProfile: negative must be True or False"),
+    (Hybrid(BiasBaseline(), BiasBaseline(), weight=1.5), "Hybrid: weight must be a finite number >= 0 and <= 1"),
+    (Hybrid(BiasBaseline(), BiasBaseline(), weight=-0.1), "Hybrid: weight must be a finite number >= 0"),
 ])
 def test_bad_hyper_parameters_raise_clear_errors(model, match, synthetic):
     ratings, feats = synthetic
@@ -295,6 +310,11 @@ def test_bad_types_raise(synthetic):
     ratings, _ = synthetic
     with pytest.raises(TypeError, match="ItemFeatures"):
         ContentBased(features="genres").fit(ratings)
+    for cls in (ContentBased, CosineProfile):  # no hidden data set load: the message says how to build them
+        with pytest.raises(TypeError, match=r"item_features\(ml.movies, ml.tags\)"):
+            cls(features=None).fit(ratings)
+    with pytest.raises(TypeError):
+        ContentBased()  # features is a required argument
     with pytest.raises(TypeError, match="Recommender"):
         Hybrid(cf="ItemKNN").fit(ratings)
 
@@ -317,7 +337,7 @@ def test_item_cold_start_split(synthetic):
     again = item_cold_start_split(ratings, share=0.1, seed=3)
     assert again[1].equals(test)
     for share in (0, 1, 1.5):
-        with pytest.raises(ValueError, match="share"):
+        with pytest.raises(ValueError, match="item_cold_start_split: share must be a share strictly between"):
             item_cold_start_split(ratings, share=share)
 
 
@@ -336,12 +356,12 @@ def test_evaluate_cold_items(synthetic):
     assert evaluate_cold_items(Popularity().fit(train), test, k=5)["ndcg@5"] == constant["ndcg@5"]
     with pytest.raises(DataError, match="cold-start films only"):
         evaluate_cold_items(BiasBaseline().fit(ratings), test)
-    with pytest.raises(NotFittedError, match="call .fit"):
+    with pytest.raises(NotFittedError, match="BiasBaseline is not fitted"):
         evaluate_cold_items(BiasBaseline(), test)
 
 
 def test_models_are_recommenders():
     for cls in (ContentBased, CosineProfile, Hybrid):
         assert issubclass(cls, Recommender)
-    assert ContentBased().get_params() == {"alpha": 3.0, "n_components": 64, "features": None, "seed": 42}
-    assert CosineProfile().negative is False
+    assert ContentBased(None).get_params() == {"features": None, "reg": 3.0, "n_components": 64, "seed": 0}
+    assert CosineProfile(None).negative is False

@@ -9,8 +9,18 @@ import pytest
 
 from recsys_course import config
 from recsys_course.config import GENRES, ITEM, RATING, TIME, TITLE, USER, YEAR
-from recsys_course.data import (DATASETS, LATEST_SMALL_SHA256, DataError, MovieLens, check_ratings,
-                                load_movielens, sha256, to_matrix, toy_purchases, toy_ratings)
+from recsys_course.data import (
+    DATASETS,
+    LATEST_SMALL_SHA256,
+    DataError,
+    MovieLens,
+    check_ratings,
+    load_movielens,
+    sha256,
+    to_matrix,
+    toy_purchases,
+    toy_ratings,
+)
 
 VENDORED = config.REPO_DIR / "data" / "ml-latest-small"
 

@@ -72,7 +72,7 @@ def test_time_halves_order_by_time_and_drop_short_users():
     early, late = drift.time_halves(r, min_ratings=2)
     assert set(early[USER]) == {1} and set(late[USER]) == {1}
     assert list(early[ITEM]) == [4, 3] and list(late[ITEM]) == [2, 1]  # the oldest ratings come first
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="min_ratings must be an integer >= 2"):
         drift.time_halves(r, min_ratings=1)
 
 
@@ -137,7 +137,8 @@ def test_markov_step_seed_example_and_what_makes_it_a_distribution():
     assert out.sum() == pytest.approx(1)
 
 
-@pytest.mark.parametrize("kwargs,msg", [(dict(alpha=-0.1, beta=1.1), "≥ 0"),
+@pytest.mark.parametrize("kwargs,msg", [(dict(alpha=-0.1, beta=1.1), "alpha must be a finite number >= 0"),
+                                        (dict(alpha=0.5, beta=-0.1), "beta must be a finite number >= 0"),
                                         (dict(alpha=0.5, P=np.eye(2)), "square"),
                                         (dict(alpha=0.5, P=np.full((3, 3), 0.5)), "row-stochastic"),
                                         (dict(alpha=0.5, p=np.array([0.5, 0.6, 0.0])), "distributions")])
@@ -152,26 +153,36 @@ def test_mean_js():
 
 
 def test_decay_weights_halve_at_the_half_life():
-    day = 86400.0
-    w = drift.decay_weights([0, 10 * day, 20 * day, 30 * day], half_life=10 * day)
+    day = drift.DAY
+    assert day == 86400.0  # timestamps are seconds, half-lives days
+    w = drift.decay_weights([0, 10 * day, 20 * day, 30 * day], half_life_days=10)
     np.testing.assert_allclose(w, [0.125, 0.25, 0.5, 1.0])
-    w = drift.decay_weights([0, 5 * day], half_life=5 * day, t_ref=10 * day)
+    w = drift.decay_weights([0, 5 * day], half_life_days=5, t_ref=10 * day)
     np.testing.assert_allclose(w, [0.25, 0.5])
-    assert drift.decay_weights([], half_life=1.0).size == 0
+    assert drift.decay_weights([], half_life_days=1.0).size == 0
+    # the same numbers as a half-life in seconds: w = 2^(-(t_ref - t) / (half_life_days * DAY))
+    t = np.array([0.0, 123456.0, 987654.0])
+    np.testing.assert_array_equal(drift.decay_weights(t, half_life_days=3.5), np.exp2(-(t.max() - t) / (3.5 * day)))
 
 
-@pytest.mark.parametrize("kwargs,msg", [(dict(half_life=0), "positive"), (dict(half_life=np.inf), "positive"),
-                                        (dict(half_life=1, t_ref=5), "after t_ref")])
+@pytest.mark.parametrize("kwargs,msg", [(dict(half_life_days=0), "half_life_days must be a finite number > 0"),
+                                        (dict(half_life_days=np.inf), "half_life_days must be a finite number > 0"),
+                                        (dict(half_life_days=1, t_ref=5), "after t_ref")])
 def test_decay_weights_errors(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         drift.decay_weights([1, 10], **kwargs)
 
 
 def test_rating_decay_weights_global_and_per_user():
-    r = frame([(1, 1, 4, 0), (1, 2, 4, 100), (2, 1, 4, 50)])
+    day = drift.DAY
+    r = frame([(1, 1, 4, 0), (1, 2, 4, 100 * day), (2, 1, 4, 50 * day)])
     np.testing.assert_allclose(drift.rating_decay_weights(r, 100), [0.5, 1.0, 2 ** -0.5])
-    np.testing.assert_allclose(drift.rating_decay_weights(r, 100, reference="user"), [0.5, 1.0, 1.0])
-    with pytest.raises(ValueError, match="'global' or 'user'"):
+    np.testing.assert_allclose(drift.rating_decay_weights(r, half_life_days=100, reference="user"), [0.5, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"reference must be one of \['global', 'user'\]"):
         drift.rating_decay_weights(r, 100, reference="item")
+    with pytest.raises(ValueError, match="half_life_days"):
+        drift.rating_decay_weights(r, 0, reference="user")
+    with pytest.raises(ValueError, match="t_ref"):
+        drift.rating_decay_weights(r, 100, reference="user", t_ref=5)
     with pytest.raises(DataError):
         drift.rating_decay_weights(r.drop(columns=TIME), 100)

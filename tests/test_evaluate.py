@@ -11,8 +11,7 @@ import pytest
 from recsys_course.config import ITEM, RANK, RATING, TIME, USER
 from recsys_course.data import DataError
 from recsys_course.evaluate import evaluate
-from recsys_course.metrics import (catalog_coverage, hit_at_k, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k,
-                                   recall_at_k)
+from recsys_course.metrics import catalog_coverage, hit_at_k, map_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k
 from recsys_course.models import BiasBaseline, GlobalMean, NotFittedError, Popularity, Recommender
 
 RATING_KEYS = {"rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "hit@10", "mrr@10", "coverage@10"}
@@ -196,7 +195,7 @@ def test_empty_test(fixed):
 
 @pytest.mark.parametrize("k", [0, -1, 2.0, True])
 def test_bad_k(fixed, k):
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         evaluate(fixed, TRAIN, TEST, k=k)
 
 

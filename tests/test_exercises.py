@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from recsys_course.course.runner import discover
 from recsys_course.exercises import all_exercises, check, exercises_of, load_solutions
-from recsys_course.runner import discover
 
 NUMBERS = [p.name[:2] for p in discover()]
 

@@ -8,13 +8,26 @@ import scipy.sparse as sp
 
 from recsys_course.config import ITEM, RATING, TIME, USER
 from recsys_course.metrics import rmse
-from recsys_course.models import (ALS, BPR, EASE, BiasBaseline, BiasedMF, GlobalMean, ImplicitALS, PureSVD,
-                                  UnknownIdError)
-from recsys_course.models.factorization import (als_half_step, ease_weights, implicit_als_half_step,
-                                                implicit_als_half_step_cg, similar_items)
+from recsys_course.models import (
+    ALS,
+    BPR,
+    EASE,
+    BiasBaseline,
+    BiasedMF,
+    GlobalMean,
+    ImplicitALS,
+    PureSVD,
+    UnknownIdError,
+)
+from recsys_course.models.factorization import (
+    als_half_step,
+    ease_weights,
+    implicit_als_half_step,
+    implicit_als_half_step_cg,
+    similar_items,
+)
 from recsys_course.split import per_user_temporal_split
 from recsys_course.synthetic import make_synthetic
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -113,10 +126,10 @@ def test_puresvd_scores_are_the_projection_on_the_top_singular_vectors():
     ratings = make_synthetic(n_users=30, n_items=25, ratings_per_user=8, seed=5).ratings
     model = PureSVD(n_factors=3).fit(ratings)
     R = np.zeros((model.n_users, model.n_items))
-    R[model._user_index.get_indexer(ratings[USER]), model._item_index.get_indexer(ratings[ITEM])] = ratings[RATING]
+    R[model.user_positions(ratings[USER]), model.item_positions(ratings[ITEM])] = ratings[RATING]
     _, _, Vt = np.linalg.svd(R, full_matrices=False)
     V = Vt[:3].T
-    np.testing.assert_allclose(model._score_users(np.arange(model.n_users)), R @ V @ V.T, atol=1e-8)
+    np.testing.assert_allclose(model.score(model.user_ids_), R @ V @ V.T, atol=1e-8)
 
 
 def test_similar_items_by_cosine():
@@ -153,13 +166,13 @@ def test_als_never_increases_its_training_loss(synthetic):
 
 
 def test_bpr_loss_falls(synthetic):
-    model = BPR(n_factors=8, lr=0.02, n_epochs=5, batch_size=128, val_n=None, min_rating=None, n_negatives=1,
+    model = BPR(n_factors=8, lr=0.02, n_epochs=5, batch_size=128, val_size=None, min_rating=None, n_negatives=1,
                 verbose=False).fit(synthetic)
     assert len(model.loss_) == 5 and model.loss_[-1] < model.loss_[0]
 
 
 def test_bpr_early_stopping_records_a_history(synthetic):
-    model = BPR(n_factors=4, n_epochs=3, batch_size=256, val_n=3, patience=1, verbose=False).fit(synthetic)
+    model = BPR(n_factors=4, n_epochs=3, batch_size=256, val_size=3, patience=1, verbose=False).fit(synthetic)
     assert model.history_ is not None and 1 <= model.best_epoch_ <= model.history_.n_epochs <= 3
     assert len(model.loss_) == model.best_epoch_  # the refit trains for the chosen number of epochs
 
@@ -178,8 +191,8 @@ def test_ease_unmodelled_items_are_never_recommended(synthetic):
 def test_implicit_als_cg_and_exact_agree(synthetic):
     exact = ImplicitALS(n_factors=4, reg=1.0, n_iters=4, solver="exact").fit(synthetic)
     cg = ImplicitALS(n_factors=4, reg=1.0, n_iters=4, solver="cg", cg_steps=4).fit(synthetic)
-    users = np.arange(exact.n_users)
-    assert np.abs(exact._score_users(users) - cg._score_users(users)).max() < 1e-3
+    users = exact.user_ids_
+    assert np.abs(exact.score(users) - cg.score(users)).max() < 1e-3
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +217,7 @@ def test_unknown_users_cannot_get_recommendations(name, fitted):
 def test_rating_models_fall_back_to_biases(name, fitted, synthetic):
     model = fitted[name]
     user, item = synthetic[USER].iloc[0], synthetic[ITEM].iloc[0]
-    u, i = model._user_index.get_loc(user), model._item_index.get_loc(item)
+    u, i = model.user_positions([user])[0], model.item_positions([item])[0]
     lo, hi = model.rating_range_
     got = model.predict([10_000, user, 10_000], [item, 10_000, 10_001])
     want = np.clip([model.mu_ + model.item_bias_[i], model.mu_ + model.user_bias_[u], model.mu_], lo, hi)
@@ -227,7 +240,10 @@ def test_ranking_models_on_unknown_ids(name, fitted, synthetic):
     (lambda: BiasedMF(n_factors=0), "n_factors"),
     (lambda: BiasedMF(lr=0), "lr"),
     (lambda: BiasedMF(reg=-1), "reg"),
-    (lambda: BiasedMF(val_share=1.5), "val_share"),
+    (lambda: BiasedMF(val_size=1.5), "val_size"),
+    (lambda: BiasedMF(val_split="middle"), "val_split"),
+    (lambda: BiasedMF(weight_decay=-1), "weight_decay"),
+    (lambda: BiasedMF(train_biases="yes"), "train_biases"),
     (lambda: BiasedMF(bias_init="mean"), "bias_init"),
     (lambda: BiasedMF(n_epochs=2.5), "n_epochs"),
     (lambda: ALS(reg=0), "reg"),
@@ -236,8 +252,9 @@ def test_ranking_models_on_unknown_ids(name, fitted, synthetic):
     (lambda: ImplicitALS(alpha=-1), "alpha"),
     (lambda: ImplicitALS(solver="lu"), "solver"),
     (lambda: BPR(n_negatives=0), "n_negatives"),
-    (lambda: BPR(min_rating=9.0, val_n=None), "min_rating"),
-    (lambda: BPR(val_n=0), "val_n"),
+    (lambda: BPR(min_rating=9.0, val_size=None), "min_rating"),
+    (lambda: BPR(val_size=0), "val_size"),
+    (lambda: BPR(weight_decay=float("nan")), "weight_decay"),
     (lambda: EASE(reg=0), "reg"),
     (lambda: EASE(min_item_count=10_000), "min_item_count"),
     (lambda: EASE(dtype="float16"), "dtype"),
@@ -250,22 +267,55 @@ def test_bad_hyper_parameters_raise_clear_errors(make, words, synthetic):
 def test_early_stopping_needs_timestamps(synthetic):
     with pytest.raises(ValueError, match="timestamp"):
         BiasedMF(n_epochs=1, verbose=False).fit(synthetic.drop(columns=[TIME]))
-    model = BiasedMF(n_epochs=2, val_share=None, verbose=False).fit(synthetic.drop(columns=[TIME]))
+    model = BiasedMF(n_epochs=2, val_size=None, verbose=False).fit(synthetic.drop(columns=[TIME]))
     assert model.best_epoch_ == 2 and model.history_ is None
+    random = BiasedMF(n_epochs=2, val_split="random", verbose=False).fit(synthetic.drop(columns=[TIME]))
+    assert random.history_ is not None and random.history_.metric_name == "val_rmse"
 
 
-def test_score_users_shape_and_predict_agree(fitted, synthetic):
+def test_score_shape_and_predict_agree(fitted, synthetic):
     for name, model in fitted.items():
-        users = np.arange(3)
-        scores = model._score_users(users)
+        users = model.user_ids_[:3]
+        scores = model.score(users)
         assert scores.shape == (3, model.n_items), name
-        items = np.array([0, 1, 2])
-        pair = model._predict(users, items)
+        pair = model.predict(users, model.item_ids_[:3])
         if not model.predicts_ratings:  # ratings are clipped, scores are not
-            np.testing.assert_allclose(pair, scores[users, items], err_msg=name, atol=1e-6)
+            np.testing.assert_allclose(pair, np.diag(scores[:, :3]), err_msg=name, atol=1e-6)
 
 
 def test_get_params_round_trip():
     model = BiasedMF(n_factors=5, reg=0.3, verbose=False)
     assert model.get_params()["n_factors"] == 5 and "reg=0.3" in repr(model)
     assert isinstance(pd.DataFrame([BPR().get_params()]), pd.DataFrame)
+
+
+# --------------------------------------------------------------------------------------------
+# the networks and the shared protocol
+# --------------------------------------------------------------------------------------------
+def test_networks_are_importable_seeded_and_picklable():
+    import pickle
+
+    import torch
+
+    from recsys_course.networks.factorization import BPRNet, MFNet
+
+    make = lambda: MFNet(3, 4, 2, 3.5, np.zeros(3), np.zeros(4), 0.1, False,  # noqa: E731
+                         torch.Generator().manual_seed(0))
+    a, b = make(), make()
+    assert torch.equal(a.P, b.P) and torch.equal(a.Q, b.Q) and not a.bu.requires_grad
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(a.P, torch.randn(3, 2, generator=gen) * 0.1)  # P first, then Q
+    assert torch.equal(a.Q, torch.randn(4, 2, generator=gen) * 0.1)
+    u, i = torch.tensor([0, 2]), torch.tensor([1, 3])
+    assert torch.allclose(a(u, i), a.score_all(u)[torch.arange(2), i])
+    net = BPRNet(3, 4, 2, 0.1, torch.Generator().manual_seed(0))
+    assert torch.allclose(net(u, i), net.score_all(u)[torch.arange(2), i])
+    again = pickle.loads(pickle.dumps(net))
+    assert torch.equal(again.P, net.P)
+
+
+def test_weight_decay_changes_the_fit_and_is_a_parameter(synthetic):
+    plain = BiasedMF(n_factors=4, n_epochs=2, val_size=None, verbose=False).fit(synthetic)
+    decayed = BiasedMF(n_factors=4, n_epochs=2, val_size=None, weight_decay=0.5, verbose=False).fit(synthetic)
+    assert not np.allclose(plain.user_factors_, decayed.user_factors_)
+    assert BPR().get_params()["weight_decay"] == 0.0 and BPR().val_split == "last"

@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 
 from recsys_course.data import DataError
-from recsys_course.split import (future_in_train, leakage_report, leave_last_n, per_user_temporal_split,
-                                 random_split, temporal_split)
+from recsys_course.split import (
+    future_in_train,
+    leakage_report,
+    leave_last_n,
+    per_user_temporal_split,
+    random_split,
+    temporal_split,
+)
 
 
 def frame(rows):

@@ -8,7 +8,6 @@ import torch
 from recsys_course.adapters import lora_parameter_count
 from recsys_course.models import BERT4Rec, UnknownIdError
 from recsys_course.models.masked import finetune_examples, item_windows, mask_items
-from recsys_course.models.sequential import user_sequences
 from recsys_course.synthetic import make_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -87,9 +86,9 @@ def test_finetune_examples_never_leak_the_target():
 # --------------------------------------------------------------------------------------------
 def test_shapes_devices_and_counts(fitted, train):
     d, n_items = TINY["n_factors"], train["movieId"].nunique()
-    for mode, m in fitted.items():
+    for m in fitted.values():
         assert m.device_.type == "cpu" and next(m.module_.parameters()).device.type == "cpu"
-        scores = m._score_users(np.arange(3))
+        scores = m.score(m.user_ids_[:3])
         assert scores.shape == (3, n_items) and np.isfinite(scores).all()
         assert m.history_.n_epochs >= 1 and m.n_examples_ > 0
     assert fitted["frozen"].n_trainable_ == d * d + d
@@ -121,7 +120,7 @@ def test_frozen_and_lora_keep_the_pretrained_weights(fitted, base):
 
 
 def test_one_training_step_leaves_frozen_parameters_alone(train, base):
-    m = BERT4Rec(mode="lora", pretrained=base, **{**TINY, "n_epochs": 1, "val_n": None}).fit(train)
+    m = BERT4Rec(mode="lora", pretrained=base, **{**TINY, "n_epochs": 1, "val_size": None}).fit(train)
     for name, p in m.module_.named_parameters():
         if not p.requires_grad:
             ref = base.module_.state_dict()[name.replace(".base.", ".")]
@@ -150,20 +149,25 @@ def test_continue_sequence_and_unknown_users(fitted):
 
 def test_deterministic_for_a_seed(train, base, fitted):
     again = BERT4Rec(mode="lora", pretrained=base, **TINY).fit(train)
-    assert np.array_equal(again._score_users(np.arange(5)), fitted["lora"]._score_users(np.arange(5)))
+    users = again.user_ids_[:5]
+    assert np.array_equal(again.score(users), fitted["lora"].score(users))
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"mode": "adapter"}, "unknown mode"),
+    ({"mode": "adapter"}, r"BERT4Rec: mode must be one of \['pretrain', 'scratch'"),
     ({"mode": "lora"}, "starts from a pretrained model"),
     ({"mode": "pretrain", "pretrained": "x"}, "must be None"),
-    ({"mask_prob": 0.0}, "mask_prob"),
+    ({"mask_prob": 0.0}, "BERT4Rec: mask_prob must be a share strictly between 0 and 1, got 0.0"),
     ({"mask_prob": 1.5}, "mask_prob"),
     ({"n_heads": 3}, "divisible"),
     ({"lora_r": 0}, "lora_r"),
     ({"lora_targets": "q"}, "lora_targets"),
     ({"finetune_n": 0}, "finetune_n"),
     ({"last_share": 2.0}, "last_share"),
+    ({"last_share": -0.1}, "last_share"),
+    ({"lora_alpha": 0}, "BERT4Rec: lora_alpha must be a finite number > 0"),
+    ({"val_size": 0}, "BERT4Rec: val_size"),
+    ({"patience": 0}, "BERT4Rec: patience must be an integer >= 1 or None"),
     ({"max_len": 1}, "max_len"),
 ])
 def test_bad_hyper_parameters(train, kwargs, match):
@@ -179,3 +183,24 @@ def test_pretrained_must_match(train, base):
     other = train[train["movieId"] != train["movieId"].iloc[0]]
     with pytest.raises(ValueError, match="catalogue"):
         BERT4Rec(mode="frozen", pretrained=base, **TINY).fit(other)
+
+
+def test_patience_by_mode(train, base):
+    assert BERT4Rec(mode="pretrain").patience_ == 10 and BERT4Rec(mode="lora").patience_ == 3
+    assert BERT4Rec(mode="lora", patience=5).patience_ == 5
+    # patience=None: the mode's patience stops the run (never improving after epoch 0 -> 3 epochs, not 6)
+    m = BERT4Rec(mode="frozen", pretrained=base, **{**TINY, "patience": None, "n_epochs": 6, "lr": 1e-9}).fit(train)
+    assert m.patience is None and m.history_.best_epoch == 0
+    assert m.history_.n_epochs == 3 and m.history_.stopped_early
+
+
+def test_network_is_importable_and_masked_uses_no_private_names():
+    import inspect
+
+    import recsys_course.models.masked as masked
+    from recsys_course.networks.sequential import BERT4RecNet, Block
+
+    net = BERT4RecNet(10, 8, 5, 1, 2, 0.0, torch.Generator().manual_seed(0))
+    assert isinstance(net.blocks[0], Block) and torch.equal(net.head.weight, torch.eye(8))
+    src = inspect.getsource(masked)
+    assert "from .sequential import _" not in src and "import _" not in src

@@ -87,7 +87,7 @@ def _brute_ranking(model, u: int, k: int) -> np.ndarray:
 @pytest.mark.parametrize("k", [1, 3, 50])
 def test_rating_mode_matches_brute_force(small, cls, similarity, k):
     model = cls(k=k, similarity=similarity, shrinkage=2.0, mode="rating").fit(small)
-    scores = model._score_users(np.arange(model.n_users))
+    scores = model.score(model.user_ids_)
     rng = np.random.default_rng(k)
     for u in rng.choice(model.n_users, 8, replace=False):
         for i in rng.choice(model.n_items, 6, replace=False):
@@ -95,7 +95,7 @@ def test_rating_mode_matches_brute_force(small, cls, similarity, k):
     # predict agrees with the full-catalogue scores, for any order of pairs and repeated pairs
     u = np.repeat(model.user_ids_[:5], 3)
     i = np.tile(model.item_ids_[[0, 7, 7]], 5)
-    expected = scores[model._user_index.get_indexer(u), model._item_index.get_indexer(i)]
+    expected = scores[model.user_positions(u), model.item_positions(i)]
     assert model.predict(u, i) == pytest.approx(expected, abs=1e-6)  # float32 sums
 
 
@@ -103,7 +103,7 @@ def test_rating_mode_matches_brute_force(small, cls, similarity, k):
 @pytest.mark.parametrize("k", [1, 4, 100])
 def test_ranking_mode_matches_brute_force(small, cls, k):
     model = cls(k=k, similarity="jaccard", shrinkage=0, mode="ranking").fit(small)  # jaccard: many ties
-    scores = model._score_users(np.arange(model.n_users))
+    scores = model.score(model.user_ids_)
     for u in range(0, model.n_users, 4):
         assert scores[u] == pytest.approx(_brute_ranking(model, u, k), abs=1e-5)
 
@@ -147,9 +147,9 @@ def test_unknown_users_and_items(small, cls):
 
 @pytest.mark.parametrize("cls", MODELS)
 @pytest.mark.parametrize("params, match", [
-    ({"k": 0}, "positive integer"), ({"k": -3}, "positive integer"), ({"k": 2.5}, "positive integer"),
-    ({"similarity": "euclid"}, "unknown similarity"), ({"shrinkage": -1.0}, "shrinkage"),
-    ({"mode": "best"}, "unknown mode"),
+    ({"k": 0}, "k must be an integer >= 1"), ({"k": -3}, "k must be an integer >= 1"),
+    ({"k": 2.5}, "k must be an integer >= 1"), ({"similarity": "euclid"}, "similarity must be one of"),
+    ({"shrinkage": -1.0}, "shrinkage must be a finite number >= 0"), ({"mode": "best"}, "mode must be one of"),
 ])
 def test_bad_hyper_parameters(cls, params, match):
     with pytest.raises(ValueError, match=match):
@@ -160,7 +160,7 @@ def test_bad_hyper_parameters(cls, params, match):
 def test_k_changed_to_a_bad_value_after_fit(cls):
     model = cls().fit(toy_ratings())
     model.k = 0
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         model.predict(["Alice"], ["R3"])
 
 
@@ -183,7 +183,7 @@ def test_rating_predictions_are_clipped_to_the_training_range():
     ratings = toy_ratings()
     for cls in MODELS:
         model = cls(k=2, similarity="cosine", shrinkage=0).fit(ratings)
-        pred = model._score_users(np.arange(model.n_users))
+        pred = model.score(model.user_ids_)
         assert pred.min() >= ratings[RATING].min() and pred.max() <= ratings[RATING].max()
 
 

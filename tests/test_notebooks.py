@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys_course import runner
+from recsys_course.course import runner
 from recsys_course.record import read_records
 
 ROOT = Path(__file__).resolve().parents[1]

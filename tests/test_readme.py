@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys_course import leaderboard, runner
+from recsys_course.course import leaderboard, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -19,7 +19,7 @@ def test_readme_leaderboard_matches_the_committed_notebooks():
     board = leaderboard.collect(runner.discover(ROOT / "notebooks"))
     table = leaderboard.to_markdown(board).strip()
     assert table in README, ("the README's leaderboard is stale; paste the output of\n"
-                             "python -c \"from recsys_course import leaderboard, runner; "
+                             "python -c \"from recsys_course.course import leaderboard, runner; "
                              "print(leaderboard.to_markdown(leaderboard.collect(runner.discover())))\"\n" + table)
 
 

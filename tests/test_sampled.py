@@ -8,11 +8,17 @@ import pandas as pd
 import pytest
 
 from recsys_course.config import ITEM, RATING, TIME, USER
-from recsys_course.evaluate import evaluate
 from recsys_course.data import DataError
+from recsys_course.evaluate import evaluate
 from recsys_course.models import NotFittedError, Popularity, Recommender
-from recsys_course.sampled import (evaluate_sampled, full_ranks, metrics_from_ranks, sample_negatives,
-                                   sampled_ranks, user_scores)
+from recsys_course.sampled import (
+    evaluate_sampled,
+    full_ranks,
+    metrics_from_ranks,
+    sample_negatives,
+    sampled_ranks,
+    user_scores,
+)
 from recsys_course.split import leave_last_n
 from recsys_course.synthetic import make_synthetic
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys_course.config import ITEM, RATING, TIME, USER
+from recsys_course.config import ITEM, TIME, USER
 from recsys_course.models import GRU4Rec, NeuMF, SASRec, UnknownIdError
 from recsys_course.models.sequential import last_windows, next_item_windows, user_sequences
 from recsys_course.synthetic import make_synthetic
@@ -104,7 +104,7 @@ def test_shapes_device_and_history(fitted, train, name):
     model = fitted[name]
     assert model.device_.type == "cpu"
     assert all(p.device.type == "cpu" for p in model.module_.parameters())
-    scores = model._score_users(np.arange(5))
+    scores = model.score(model.user_ids_[:5])
     assert scores.shape == (5, model.n_items) and scores.dtype == np.float64
     assert 1 <= model.history_.n_epochs <= 2 and np.isfinite(model.history_.train_loss).all()
     recs = model.recommend(model.user_ids_[:3], k=4)
@@ -113,7 +113,7 @@ def test_shapes_device_and_history(fitted, train, name):
     # predict agrees with the scores recommend ranks
     u = model.user_ids_[2]
     p = model.predict(np.repeat(u, model.n_items), model.item_ids_)
-    np.testing.assert_allclose(p, model._score_users(np.array([2]))[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(p, model.score([u])[0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -145,7 +145,7 @@ def test_continue_sequence_serves_a_new_user(fitted, name):
     assert list(recs.columns) == [ITEM, "score", "rank"] and len(recs) == 5
     assert not set(recs[ITEM]) & set(seq)
     scores = model.next_item_scores(seq)[-1]
-    scores[model._item_index.get_indexer(seq)] = -np.inf
+    scores[model.item_positions(seq)] = -np.inf
     assert recs[ITEM].tolist() == model.item_ids_[np.argsort(-scores, kind="stable")[:5]].tolist()
     # a known user's recommend == continuing their training sequence
     u = model.user_ids_[4]
@@ -162,9 +162,9 @@ def test_continue_sequence_serves_a_new_user(fitted, name):
 def test_deterministic_for_a_seed(fitted, train, name):
     again = MODELS[name](seed=0).fit(train)
     other = MODELS[name](seed=1).fit(train)
-    users = np.arange(again.n_users)
-    assert np.array_equal(fitted[name]._score_users(users), again._score_users(users))
-    assert not np.allclose(fitted[name]._score_users(users), other._score_users(users))
+    users = again.user_ids_
+    assert np.array_equal(fitted[name].score(users), again.score(users))
+    assert not np.allclose(fitted[name].score(users), other.score(users))
 
 
 @pytest.mark.parametrize("cls", [GRU4Rec, SASRec])
@@ -175,13 +175,15 @@ def test_every_loss_trains(train, cls, loss):
 
 
 def test_validation_slice_and_fixed_epochs(train):
-    model = GRU4Rec(**{**SEQ, "val_n": None, "n_epochs": 3}).fit(train)
-    assert model.history_.n_epochs == 3 and model.best_epoch_ == 3
-    assert np.isnan(model.history_.val_metric).all()
-    # val_n=1 holds out each user's last item but recommend still continues the full sequence
+    model = GRU4Rec(**{**SEQ, "val_size": None, "n_epochs": 3}).fit(train)
+    assert model.history_ is None and model.best_epoch_ == 3 and len(model.loss_) == 3
+    # val_size=1 holds out each user's last item but recommend still continues the full sequence
     m = GRU4Rec(**SEQ).fit(train)
-    assert len(m.seq_) == len(train)
+    assert len(m.seq_) == len(train) and not m.refit
     assert 0 <= m.history_.best_metric <= 1
+    fit_part = train[train[TIME] < train.groupby(USER)[TIME].transform("max")]   # (no ties in this data)
+    indptr, seq = m.sequences(fit_part)
+    assert m.n_windows_ == len(next_item_windows(indptr, seq, m.max_len)[0])   # trained without the held-out items
 
 
 def test_neumf_score_all_matches_pairwise_forward(fitted):
@@ -200,28 +202,32 @@ def test_needs_timestamps_for_sequences(train):
         GRU4Rec(**SEQ).fit(train.drop(columns=[TIME]))
     with pytest.raises(ValueError, match="timestamp"):
         NeuMF(**TINY).fit(train.drop(columns=[TIME]))
-    NeuMF(**{**TINY, "val_n": None, "n_epochs": 1}).fit(train.drop(columns=[TIME]))  # no validation: fine
+    NeuMF(**{**TINY, "val_size": None, "n_epochs": 1}).fit(train.drop(columns=[TIME]))  # no validation: fine
+    NeuMF(**{**TINY, "val_split": "random", "n_epochs": 1}).fit(train.drop(columns=[TIME]))  # random slice: fine
 
 
 # --------------------------------------------------------------------------------------------
 # bad hyper-parameters raise clear errors
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, kwargs, match", [
-    ("NeuMF", {"n_factors": 0}, "n_factors"),
+    ("NeuMF", {"n_factors": 0}, "NeuMF: n_factors must be an integer >= 1, got 0"),
     ("NeuMF", {"mlp_layers": (7, 4)}, "mlp_layers"),
     ("NeuMF", {"mlp_layers": ()}, "mlp_layers"),
     ("NeuMF", {"n_negatives": 0}, "n_negatives"),
     ("NeuMF", {"lr": 0}, "lr"),
-    ("NeuMF", {"dropout": 1.0}, "dropout"),
+    ("NeuMF", {"dropout": 1.0}, "NeuMF: dropout must be a finite number >= 0 and < 1, got 1.0"),
     ("GRU4Rec", {"max_len": 0}, "max_len"),
-    ("GRU4Rec", {"loss": "top1"}, "unknown loss"),
+    ("GRU4Rec", {"loss": "top1"}, r"GRU4Rec: loss must be one of \['sampled_softmax', 'softmax', 'bce'\]"),
     ("GRU4Rec", {"n_layers": 0}, "n_layers"),
     ("GRU4Rec", {"batch_size": 2.5}, "batch_size"),
     ("GRU4Rec", {"seed": -1}, "seed"),
     ("GRU4Rec", {"neg_power": -1}, "neg_power"),
     ("SASRec", {"n_heads": 3}, "divisible"),
     ("SASRec", {"n_blocks": 0}, "n_blocks"),
-    ("SASRec", {"val_n": 0}, "val_n"),
+    ("SASRec", {"val_size": 0}, "SASRec: val_size must be an integer >= 1"),
+    ("SASRec", {"val_split": "first"}, "val_split must be one of"),
+    ("NeuMF", {"refit": "yes"}, "NeuMF: refit must be True or False"),
+    ("NeuMF", {"mlp_layers": (8, True)}, "mlp_layers"),
     ("SASRec", {"patience": True}, "patience"),
     ("SASRec", {"weight_decay": -1e-3}, "weight_decay"),
 ])
@@ -241,3 +247,84 @@ def test_repr_and_params():
     model = SASRec(n_blocks=3)
     assert model.get_params()["n_blocks"] == 3 and "SASRec(" in repr(model)
     assert set(NeuMF().get_params()) >= {"n_factors", "mlp_layers", "n_negatives", "device", "seed"}
+
+
+# --------------------------------------------------------------------------------------------
+# the protocol's options: refit, a random validation slice; the networks; the stored tuning
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(MODELS))
+def test_refit_trains_again_on_all_of_train(fitted, train, name):
+    model = MODELS[name](seed=0, refit=True, n_epochs=3).fit(train)
+    assert model.history_.n_epochs >= 1 and model.best_epoch_ == max(model.history_.best_epoch, 1)
+    assert len(model.loss_) == model.best_epoch_             # the final run: best_epoch_ epochs on all of train
+    if name != "NeuMF":
+        assert model.n_windows_ == len(next_item_windows(model.seq_indptr_, model.seq_, model.max_len)[0])
+    assert not np.array_equal(model.score(model.user_ids_[:3]), fitted[name].score(model.user_ids_[:3]))
+
+
+def test_the_held_out_slice_is_each_users_last_items(train):
+    """``min_train = 2``: a user holds out their last ``val_size`` items only if they keep at least 2."""
+    from recsys_course.split import validation_split
+
+    u0 = train[USER].iloc[0]
+    data = pd.concat([train[train[USER] != u0], train[train[USER] == u0].nsmallest(3, TIME)])  # u0: 3 items
+    fit_part, val_part = validation_split(data, "last", 2, min_train=GRU4Rec.min_train)
+    order = data.sort_values([USER, TIME, ITEM])
+    from_end = order.groupby(USER).cumcount(ascending=False) + 1
+    size = order.groupby(USER)[ITEM].transform("size")
+    expected = order[(from_end <= 2) & (size >= 2 + 2)]
+    assert sorted(zip(val_part[USER], val_part[ITEM])) == sorted(zip(expected[USER], expected[ITEM]))
+    assert u0 not in set(val_part[USER]) and len(fit_part) + len(val_part) == len(data)
+    assert GRU4Rec.validation_relevance is None          # every held-out item counts as relevant
+
+
+def test_random_validation_slice(train):
+    model = SASRec(**{**SEQ, "val_split": "random", "val_size": 0.1, "n_epochs": 1}).fit(train)
+    assert 0 <= model.history_.best_metric <= 1 and len(model.seq_) == len(train)
+
+
+def test_networks_are_importable_and_picklable(fitted):
+    import pickle
+
+    from recsys_course.networks import sequential as nets
+
+    for name, cls in [("NeuMF", nets.NeuMFNet), ("GRU4Rec", nets.GRU4RecNet), ("SASRec", nets.SASRecNet)]:
+        module = fitted[name].module_
+        assert isinstance(module, cls)
+        again = pickle.loads(pickle.dumps(module))
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, again.state_dict()[key])
+
+
+def test_networks_are_seeded_by_their_generator():
+    from recsys_course.networks.sequential import SASRecNet
+
+    def build(seed):
+        return SASRecNet(30, 8, 5, 1, 2, 0.1, torch.Generator().manual_seed(seed)).state_dict()
+
+    a, b, c = build(3), build(3), build(4)
+    assert all(torch.equal(a[k], b[k]) for k in a) and not torch.equal(a["item_emb.weight"], c["item_emb.weight"])
+    assert torch.equal(a["item_emb.weight"][0], torch.zeros(8))        # the padding row
+
+
+def test_stored_tuning_tables():
+    from recsys_course.models import tuning_table, tuning_table_names, tuning_tables
+
+    tables = tuning_tables("06")
+    assert list(tables) == ["GRU4Rec", "GRU4Rec-loss", "SASRec", "NeuMF"]
+    sasrec = tuning_table("SASRec")
+    assert list(sasrec.columns[:2]) == sasrec.attrs["grid"] == ["n_blocks", "lr"]
+    assert sasrec.attrs["model"] == "SASRec" and "val_ndcg@10" in sasrec
+    # the defaults are the best setting of each grid (but the full softmax, meant for a GPU)
+    for title, table in tables.items():
+        if "loss" in table.attrs["grid"]:
+            continue
+        best = table.sort_values("val_ndcg@10", ascending=False, kind="stable").iloc[0]
+        cls = {"GRU4Rec": GRU4Rec, "SASRec": SASRec, "NeuMF": NeuMF}[table.attrs["model"]]
+        params = cls().get_params()
+        for key in table.attrs["grid"]:
+            assert params[key] == best[key], (title, key)
+    assert tables["NeuMF"].attrs["fixed"]["mlp_layers"] == NeuMF().mlp_layers
+    assert {"gru4rec", "bert4rec-pretrain"} <= set(tuning_table_names())
+    with pytest.raises(ValueError, match="name must be one of"):
+        tuning_table("sasrec2")

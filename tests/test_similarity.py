@@ -141,5 +141,5 @@ def test_prune_top_k_dense_path_matches():
     S[S < 0.1] = 0
     got = sim.prune_top_k(sp.csr_matrix(S), 3)
     np.testing.assert_array_equal(got.toarray(), _brute_prune(S, S != 0, 3))
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         sim.prune_top_k(sp.csr_matrix(S), 0)

@@ -7,9 +7,17 @@ import pytest
 
 from recsys_course.config import ITEM, RATING, TIME, USER
 from recsys_course.data import DataError
-from recsys_course.split import (RANKING_TEST_N, RATING_TEST_SHARE, known_only, leave_last_n,
-                                 per_user_temporal_split, random_split, ranking_split, rating_split,
-                                 temporal_split)
+from recsys_course.split import (
+    RANKING_TEST_N,
+    RATING_TEST_SHARE,
+    known_only,
+    leave_last_n,
+    per_user_temporal_split,
+    random_split,
+    ranking_split,
+    rating_split,
+    temporal_split,
+)
 
 
 def pairs(df: pd.DataFrame) -> set:

@@ -36,17 +36,18 @@ def test_predict_is_predict_at_each_users_latest_training_time(small):
     u = small[USER].to_numpy()[:300]
     i = small[ITEM].to_numpy()[:300]
     np.testing.assert_allclose(model.predict(u, i), model.predict_at(u, i, last.loc[u].to_numpy()))
-    scores = model._score_users(np.array([0, 1]))
-    np.testing.assert_allclose(scores[0, :5], model._predict(np.zeros(5, dtype=int), np.arange(5)), atol=1e-12)
+    scores = model.score(model.user_ids_[:2])
+    np.testing.assert_allclose(scores[0, :5], model.predict(np.repeat(model.user_ids_[0], 5), model.item_ids_[:5]),
+                               atol=1e-12)
 
 
 def test_unknown_users_items_and_times_beyond_training(small):
     model = TimeAwareBias().fit(small)
     out = model.predict_at([10 ** 7, small[USER].iloc[0]], [small[ITEM].iloc[0], 10 ** 9], [2e9, 3e9])
     assert np.isfinite(out).all()
-    assert out[0] == pytest.approx(np.clip(model.mu_ + model.item_bias_[model._item_index.get_loc(
-        small[ITEM].iloc[0])] + model.item_bin_bias_[model._item_index.get_loc(small[ITEM].iloc[0]), -1],
-        *model.rating_range_))
+    i = model.item_positions([small[ITEM].iloc[0]])[0]
+    assert out[0] == pytest.approx(np.clip(model.mu_ + model.item_bias_[i] + model.item_bin_bias_[i, -1],
+                                           *model.rating_range_))
     recs = model.recommend([small[USER].iloc[0]], k=5)
     seen = set(small.loc[small[USER] == small[USER].iloc[0], ITEM])
     assert not seen & set(recs[ITEM])
@@ -81,11 +82,11 @@ def test_decayed_scores_weight_each_film_by_its_age():
     train = pd.DataFrame({USER: [1, 1, 2, 2, 3, 3], ITEM: [1, 2, 1, 3, 2, 4], RATING: 4.0,
                           TIME: [0.0, 10 * DAY, 0.0, 1.0, 0.0, 1.0]})
     model = DecayedItemKNN(half_life_days=10, k=5).fit(train)
-    w = model.weighted_seen_[model._user_index.get_loc(1)].toarray().ravel()
-    np.testing.assert_allclose(w[model._item_index.get_indexer([1, 2])], [0.5, 1.0])
+    w = model.weighted_seen_[model.user_positions([1])[0]].toarray().ravel()
+    np.testing.assert_allclose(w[model.item_positions([1, 2])], [0.5, 1.0])
     scores = model.predict([1, 1], [3, 4])
-    S = model._pruned_similarity(5)
-    i1, i2, i3, i4 = model._item_index.get_indexer([1, 2, 3, 4])
+    S = model.similarity_.toarray()  # k=5 keeps every neighbour of these 4 films
+    i1, i2, i3, i4 = model.item_positions([1, 2, 3, 4])
     np.testing.assert_allclose(scores, [0.5 * S[i1, i3], 1.0 * S[i2, i4]])
     assert scores[1] > scores[0]  # the recent film's neighbour wins
 
@@ -107,17 +108,17 @@ def periods(small):
 def pretrained(periods, one_torch_thread):
     from recsys_course.models import BiasedMF
 
-    return BiasedMF(n_factors=4, n_epochs=3, val_share=None, verbose=False).fit(periods[0])
+    return BiasedMF(n_factors=4, n_epochs=3, val_size=None, verbose=False).fit(periods[0])
 
 
 def test_freezing_really_freezes_the_film_side(periods, pretrained):
     from recsys_course.models import BiasedMF
 
     new = periods[1]
-    model = BiasedMF(n_factors=4, n_epochs=3, val_share=None, init_from=pretrained, freeze_items=True,
+    model = BiasedMF(n_factors=4, n_epochs=3, val_size=None, init_from=pretrained, freeze_items=True,
                      verbose=False).fit(new)
     known = np.isin(model.item_ids_, pretrained.item_ids_)
-    src = pretrained._item_index.get_indexer(model.item_ids_[known])
+    src = pretrained.item_positions(model.item_ids_[known])
     np.testing.assert_allclose(model.item_factors_[known], pretrained.item_factors_[src], atol=1e-7)
     assert (model.item_factors_[~known] == 0).all()  # films the old model never saw get no vector
     np.testing.assert_allclose(model.item_bias_[known], pretrained.item_bias_[src], atol=1e-6)
@@ -129,13 +130,13 @@ def test_fine_tuning_starts_from_the_pretrained_factors_and_moves_them(periods, 
     from recsys_course.models import BiasedMF
 
     new = periods[1]
-    tuned = BiasedMF(n_factors=4, n_epochs=3, val_share=None, init_from=pretrained, verbose=False).fit(new)
+    tuned = BiasedMF(n_factors=4, n_epochs=3, val_size=None, init_from=pretrained, verbose=False).fit(new)
     known = np.isin(tuned.item_ids_, pretrained.item_ids_) & np.isin(tuned.item_ids_, new[ITEM])
-    src = pretrained._item_index.get_indexer(tuned.item_ids_[known])
+    src = pretrained.item_positions(tuned.item_ids_[known])
     moved = np.abs(tuned.item_factors_[known] - pretrained.item_factors_[src]).max()
     assert 0 < moved < 1.0
     assert tuned.n_trainable_params_ == (tuned.n_users + tuned.n_items) * 4
-    zero_epochs = BiasedMF(n_factors=4, n_epochs=1, lr=1e-12, val_share=None, init_from=pretrained,
+    zero_epochs = BiasedMF(n_factors=4, n_epochs=1, lr=1e-12, val_size=None, init_from=pretrained,
                            verbose=False).fit(new)
     np.testing.assert_allclose(zero_epochs.item_factors_[known], pretrained.item_factors_[src], atol=1e-6)
 
@@ -145,8 +146,8 @@ def test_transfer_arguments_are_checked(periods, pretrained):
 
     new = periods[1]
     with pytest.raises(ValueError, match="same n_factors"):
-        BiasedMF(n_factors=8, init_from=pretrained, val_share=None, n_epochs=1, verbose=False).fit(new)
+        BiasedMF(n_factors=8, init_from=pretrained, val_size=None, n_epochs=1, verbose=False).fit(new)
     with pytest.raises(ValueError, match="init_from"):
-        BiasedMF(n_factors=4, freeze_items=True, val_share=None, n_epochs=1, verbose=False).fit(new)
+        BiasedMF(n_factors=4, freeze_items=True, val_size=None, n_epochs=1, verbose=False).fit(new)
     with pytest.raises(ValueError, match="fitted BiasedMF"):
-        BiasedMF(n_factors=4, init_from=BiasedMF(), val_share=None, n_epochs=1, verbose=False).fit(new)
+        BiasedMF(n_factors=4, init_from=BiasedMF(), val_size=None, n_epochs=1, verbose=False).fit(new)

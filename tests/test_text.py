@@ -1,4 +1,5 @@
-"""recsys_course.text: the packaged all-MiniLM-L6-v2, offline, with its on-disk embedding cache.
+"""recsys_course.text: the packaged all-MiniLM-L6-v2, offline, with its on-disk embedding cache, and the texts
+of films and users the models of notebook 07 read.
 
 The encoder is loaded once for the module (a few seconds on a CPU); the tests that need it are marked
 ``slow``.
@@ -6,12 +7,22 @@ The encoder is loaded once for the module (a few seconds on a CPU); the tests th
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from recsys_course import config
-from recsys_course.text import (DEFAULT_TEXT_MODEL, EmbeddingCache, TextEncoder, default_model_path,
-                                load_text_encoder, mean_pool)
+from recsys_course.text import (
+    DEFAULT_TEXT_MODEL,
+    EmbeddingCache,
+    TextEncoder,
+    default_model_path,
+    item_texts,
+    load_text_encoder,
+    mean_pool,
+    movie_labels,
+    user_history_texts,
+)
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -204,3 +215,44 @@ def test_batches_group_texts_of_equal_token_length(fresh, monkeypatch):
     assert all(bool(m.all()) for m in masks)  # no padding in any batch
     one_by_one = np.stack([fresh.encode([t], use_cache=False)[0] for t in texts])
     assert np.allclose(vecs, one_by_one, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# the texts of films and users
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def films():
+    """Six films with a year and one without."""
+    return pd.DataFrame({
+        "movieId": [1, 2, 3, 4, 5, 6, 10],
+        "title": ["Toy Story", "Heat", "Fargo", "Alien", "Up", "Casino", "Brazil"],
+        "year": pd.array([1995, 1995, 1996, 1979, 2009, 1995, pd.NA], dtype="Int64"),
+        "genres": [["Animation", "Children"], ["Crime"], ["Crime", "Drama"], ["Horror", "Sci-Fi"], ["Animation"],
+                   ["Crime"], ["Sci-Fi"]],
+    })
+
+
+def test_item_texts(films):
+    tags = pd.DataFrame({"userId": [1, 2, 3, 1], "movieId": [1, 1, 1, 2], "tag": ["Pixar", "pixar ", "fun", "heist"],
+                         "timestamp": [1, 2, 3, 4]})
+    texts = item_texts(films, tags, n_tags=1)
+    assert list(texts.index) == [1, 2, 3, 4, 5, 6, 10]
+    assert texts[1] == "Toy Story (1995) genres: Animation, Children; tags: pixar"
+    assert texts[2] == "Heat (1995) genres: Crime; tags: heist"
+    assert texts[10] == "Brazil genres: Sci-Fi"  # no year, no tags
+    plain = "Toy Story (1995) genres: Animation, Children"
+    assert item_texts(films, tags, n_tags=0)[1] == item_texts(films)[1] == plain
+    assert movie_labels(films)[10] == "Brazil" and movie_labels(films)[4] == "Alien (1979)"
+    with pytest.raises(ValueError, match="item_texts: n_tags must be an integer >= 0, got -1"):
+        item_texts(films, tags, n_tags=-1)
+
+
+def test_user_history_texts_rule(films):
+    r = pd.DataFrame({"userId": [1, 1, 1, 1, 2, 2], "movieId": [1, 2, 3, 4, 5, 6],
+                      "rating": [5.0, 4.0, 2.0, 4.5, 3.0, 2.0], "timestamp": [1, 2, 3, 4, 5, 6]})
+    texts = user_history_texts(r, films, n_titles=2)
+    assert list(texts.index) == [1, 2]
+    assert texts[1] == "Alien (1979); Heat (1995)"        # liked, newest first, only 2
+    assert texts[2] == "Up (2009)"                          # nothing >= 4: the highest-rated film
+    with pytest.raises(ValueError, match="user_history_texts: n_titles must be an integer >= 1, got 0"):
+        user_history_texts(r, films, n_titles=0)

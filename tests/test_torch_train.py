@@ -1,4 +1,5 @@
-"""recsys_course.models.torch_train: the shared mini-batch loop with early stopping."""
+"""recsys_course.models.torch_train: the shared mini-batch loop with early stopping, the optimiser factory and
+TorchRecommender, the one early-stopping protocol of the torch models."""
 from __future__ import annotations
 
 import math
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from recsys_course.models.torch_train import History, make_optimizer, train
-
-
+from recsys_course.config import ITEM, RATING, TIME, USER
+from recsys_course.models.checks import check_int
+from recsys_course.models.torch_train import History, TorchRecommender, TrainingSetup, make_optimizer, train
+from recsys_course.synthetic import make_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -103,7 +105,7 @@ def test_bad_arguments_raise_clear_errors():
     x, y = _regression(20)
     model = torch.nn.Linear(3, 1)
     for kwargs, words in [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"mode": "best"}, "mode"),
-                          ({"patience": 0}, "patience"), ({"lr": -1.0}, "learning rate"),
+                          ({"patience": 0}, "patience"), ({"lr": -1.0}, "lr must be a finite number > 0"),
                           ({"optimizer": "lbfgs"}, "optimizer")]:
         with pytest.raises(ValueError, match=words):
             train(model, _mse, (x, y), device="cpu", verbose=False, **kwargs)
@@ -127,3 +129,136 @@ def test_progress_bar_shows_loss(capsys):
           metric_name="val_rmse", desc="demo")
     err = capsys.readouterr().err
     assert "demo epoch 1/2" in err and "loss=" in err and "val_rmse=0.5000" in err
+
+
+# --------------------------------------------------------------------------------------------
+# TorchRecommender: the one early-stopping protocol, on a tiny rating model
+# --------------------------------------------------------------------------------------------
+class _DotNet(torch.nn.Module):
+    """r̂ = μ + p_u · q_i, seeded from the generator."""
+
+    def __init__(self, n_users, n_items, d, mean, generator):
+        super().__init__()
+        self.P = torch.nn.Parameter(torch.randn(n_users, d, generator=generator) * 0.1)
+        self.Q = torch.nn.Parameter(torch.randn(n_items, d, generator=generator) * 0.1)
+        self.mean = mean
+
+    def forward(self, u, i):
+        return self.mean + (self.P[u] * self.Q[i]).sum(-1)
+
+
+def _mse_loss(net, u, i, r):
+    return ((net(u, i) - r) ** 2).mean()
+
+
+class TinyMF(TorchRecommender):
+    """A minimal rating model on the protocol; it remembers the frame its final network trained on."""
+
+    predicts_ratings = True
+
+    def __init__(self, n_factors=4, lr=0.05, weight_decay=0.0, n_epochs=6, batch_size=64, patience=2, val_size=2,
+                 val_split="last", refit=False, device="cpu", seed=0, verbose=False):
+        self.n_factors, self.lr, self.weight_decay, self.n_epochs = n_factors, lr, weight_decay, n_epochs
+        self.batch_size, self.patience, self.val_size, self.val_split = batch_size, patience, val_size, val_split
+        self.refit, self.device, self.seed, self.verbose = refit, device, seed, verbose
+
+    def _check_params(self):
+        check_int(self, "n_factors", self.n_factors)
+
+    def _setup(self, frame, generator):
+        r = frame[RATING].to_numpy(np.float32)
+        net = _DotNet(self.n_users, self.n_items, self.n_factors, float(r.mean()), generator)
+        return TrainingSetup(net, _mse_loss, (self.user_positions(frame[USER]), self.item_positions(frame[ITEM]), r))
+
+    def _validation_predictions(self, setup, network, users, items):
+        return network(torch.as_tensor(users), torch.as_tensor(items))
+
+    def _store(self, setup, frame):
+        self.net_, self.frame_ = setup.network, frame
+
+    def _predict(self, users, items):
+        with torch.no_grad():
+            return self.net_(torch.as_tensor(users), torch.as_tensor(items)).numpy()
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return make_synthetic(n_users=30, n_items=40, ratings_per_user=12, seed=5).ratings
+
+
+def test_protocol_without_validation(ratings):
+    model = TinyMF(val_size=None, n_epochs=3).fit(ratings)
+    assert model.history_ is None and model.best_epoch_ == 3 and len(model.loss_) == 3
+    assert len(model.frame_) == len(ratings) and model.fit_seconds_ > 0 and model.device_.type == "cpu"
+
+
+def test_protocol_keeps_the_validation_run_without_refit(ratings):
+    model = TinyMF().fit(ratings)
+    hist = model.history_
+    assert isinstance(hist, History) and hist.metric_name == "val_rmse" and hist.mode == "min"
+    assert model.best_epoch_ == hist.best_epoch and model.loss_ == hist.train_loss
+    assert len(model.frame_) == len(ratings) - 2 * ratings[USER].nunique()      # each user's last 2 held out
+    latest = ratings.sort_values(TIME).groupby(USER).tail(2)
+    assert not set(zip(latest[USER], latest[ITEM])) & set(zip(model.frame_[USER], model.frame_[ITEM]))
+    # the kept weights are the best epoch's: the RMSE on the slice is the best one recorded
+    val = latest
+    rmse = np.sqrt(np.mean((np.clip(model.predict(val[USER], val[ITEM]), *model.rating_range_) - val[RATING]) ** 2))
+    assert rmse == pytest.approx(hist.best_metric, rel=1e-5)
+
+
+def test_protocol_refit_trains_again_on_all_of_train(ratings):
+    plain, refitted = TinyMF().fit(ratings), TinyMF(refit=True).fit(ratings)
+    assert refitted.history_.val_metric == plain.history_.val_metric          # the same validation run
+    assert refitted.best_epoch_ == max(plain.history_.best_epoch, 1) and len(refitted.loss_) == refitted.best_epoch_
+    assert len(refitted.frame_) == len(ratings)
+    assert not np.allclose(refitted.predict(ratings[USER], ratings[ITEM]), plain.predict(ratings[USER], ratings[ITEM]))
+
+
+def test_protocol_random_validation_slice(ratings):
+    model = TinyMF(val_split="random", val_size=0.25).fit(ratings)
+    held = ratings.merge(model.frame_[[USER, ITEM]], how="left", indicator=True)
+    held = held[held["_merge"] == "left_only"]
+    assert len(held) == pytest.approx(0.25 * len(ratings), abs=2)
+    newest = ratings.groupby(USER)[TIME].transform("max")
+    assert (ratings.loc[held.index, TIME] < newest.loc[held.index]).any()    # not just each user's latest
+    other = TinyMF(val_split="random", val_size=0.25, seed=1).fit(ratings)
+    assert not model.frame_.index.equals(other.frame_.index)                  # the slice follows the seed
+    no_time = TinyMF(val_split="random", val_size=0.25).fit(ratings.drop(columns=[TIME]))   # no timestamp needed
+    assert len(no_time.frame_) == len(model.frame_)
+
+
+def test_protocol_needs_timestamps_for_the_last_ratings(ratings):
+    with pytest.raises(ValueError, match=r"TinyMF holds out each user's most recent .*'timestamp' column"):
+        TinyMF().fit(ratings.drop(columns=[TIME]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": 0}, "TinyMF: lr must be a finite number > 0, got 0"),
+    ({"weight_decay": -1.0}, "TinyMF: weight_decay must be a finite number >= 0"),
+    ({"n_epochs": 0}, "TinyMF: n_epochs must be an integer >= 1, got 0"),
+    ({"patience": 0}, "TinyMF: patience must be an integer >= 1 or None"),
+    ({"val_size": 1.5}, "TinyMF: val_size must be an integer >= 1, a share strictly between 0 and 1 or None"),
+    ({"val_split": "first"}, r"TinyMF: val_split must be one of \['last', 'random'\], got 'first'"),
+    ({"refit": 1}, "TinyMF: refit must be True or False, got 1"),
+    ({"seed": -1}, "TinyMF: seed must be an integer >= 0"),
+    ({"verbose": "no"}, "TinyMF: verbose must be True or False"),
+    ({"n_factors": 0}, "TinyMF: n_factors must be an integer >= 1"),
+])
+def test_protocol_bad_names_and_values(ratings, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TinyMF(**kwargs).fit(ratings)
+
+
+def test_make_optimizer_parameter_groups_and_names():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = make_optimizer([{"params": [a]}, {"params": [b], "lr": 0.5}], "sgd", lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5] and opt.param_groups[0]["momentum"] == 0.9
+    (a.sum() + b.sum()).backward()
+    opt.step()
+    assert torch.allclose(a, torch.full((2,), 0.9)) and torch.allclose(b, torch.full((2,), 0.5))
+    fused = make_optimizer([a, b], "adam", 0.01, fused=True)      # fused where the device has it, else foreach
+    assert isinstance(fused, torch.optim.Adam)
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['adam', 'adamw', 'sgd', 'adagrad'\], got 'lbfgs'"):
+        make_optimizer([a], "lbfgs")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        make_optimizer([a], "adam", lr=float("nan"))

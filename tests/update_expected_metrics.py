@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recsys_course import runner  # noqa: E402
+from recsys_course.course import runner  # noqa: E402
 from recsys_course.record import read_records  # noqa: E402
 
 path = ROOT / "tests" / "expected_metrics.json"

@@ -2,7 +2,7 @@
 pass, a user's history text.
 
 Each check compares the student's function with a reference (``recsys_course.text.mean_pool``, a NumPy forward
-pass, ``recsys_course.models.text_models.user_history_texts``) on the notebook's worked example, small random
+pass, ``recsys_course.text.user_history_texts``) on the notebook's worked example, small random
 cases and edge cases, and raises AssertionError with a hint when they differ.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def check_offset_forward(answer) -> None:
 
 @exercise("07.history_text")
 def check_history_text(answer) -> None:
-    from ..models.text_models import user_history_texts
+    from ..text import user_history_texts
 
     labels = {1: "Toy Story (1995)", 2: "Heat (1995)", 3: "Fargo (1996)", 4: "Alien (1979)", 5: "Up (2009)"}
     movies = pd.DataFrame({"movieId": list(labels), "title": [v[:-7] for v in labels.values()],

@@ -22,7 +22,7 @@ def check_decay_weight(answer) -> None:
     for _ in range(20):
         t_ref = rng.uniform(1e8, 2e9)
         t, h = t_ref - rng.uniform(0, 1e9), rng.uniform(1e3, 1e8)
-        want = float(drift.decay_weights([t], h, t_ref)[0])
+        want = float(drift.decay_weights([t], h / day, t_ref)[0])  # h in seconds, the package takes days
         got = float(answer(t, h, t_ref))
         assert np.isclose(got, want, rtol=1e-9), f"decay_weight({t:.0f}, {h:.0f}, {t_ref:.0f}) = {got}, expected {want}"
 

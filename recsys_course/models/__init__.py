@@ -1,4 +1,6 @@
-"""Every model of the course, behind one protocol (see :mod:`recsys_course.models.base`).
+"""Every model of the course, behind one protocol (see :mod:`recsys_course.models.base`): ``fit``, ``predict``,
+``score``, ``recommend``, ``user_positions`` / ``item_positions``. The networks of the torch models are in
+:mod:`recsys_course.networks`; the names of the hyper-parameters follow the glossary in CONTRIBUTING.md.
 
 | module | models |
 | --- | --- |
@@ -10,13 +12,14 @@
 | ``sequential`` | NeuMF, GRU4Rec, SASRec (notebook 06) |
 | ``masked`` | BERT4Rec: masked-item pretraining, then scratch / fine-tuned / frozen / LoRA (notebook 08) |
 | ``temporal`` | TimeAwareBias, DecayedItemKNN (notebook 09) |
-| ``text_models`` | TextProfile, BERTBasedCF, BERTOffsetCF and the item/user texts they read (notebook 07) |
-| ``torch_train`` | the one mini-batch training loop the torch models share (not a model) |
+| ``text_models`` | TextProfile, BERTBasedCF, BERTOffsetCF (notebook 07; the texts they read are in :mod:`recsys_course.text`) |
+| ``torch_train`` | ``TorchRecommender``, the one training protocol of the torch models (loop, early stopping, refit) |
+| ``checks`` | the argument checks every model uses, one wording per kind of mistake |
+| ``tuning`` | ``tuning_table(name)`` / ``tuning_tables(notebook)``: the stored tuning grids behind the defaults |
 """
-from . import (autoencoders, baselines, content, factorization, masked, neighbors, sequential, temporal,
-               text_models)
-from .base import NotFittedError, Recommender, UnknownIdError, top_k
+from . import autoencoders, baselines, content, factorization, masked, neighbors, sequential, temporal, text_models
 from .autoencoders import *  # noqa: F401,F403
+from .base import NotFittedError, Recommender, UnknownIdError, top_k
 from .baselines import *  # noqa: F401,F403
 from .content import *  # noqa: F401,F403
 from .factorization import *  # noqa: F401,F403
@@ -25,7 +28,10 @@ from .neighbors import *  # noqa: F401,F403
 from .sequential import *  # noqa: F401,F403
 from .temporal import *  # noqa: F401,F403
 from .text_models import *  # noqa: F401,F403
+from .torch_train import TorchRecommender
+from .tuning import tuning_table, tuning_table_names, tuning_tables
 
-__all__ = (["Recommender", "NotFittedError", "UnknownIdError", "top_k"] + baselines.__all__ + neighbors.__all__
+__all__ = (["Recommender", "TorchRecommender", "NotFittedError", "UnknownIdError", "top_k", "tuning_table", "tuning_tables",
+            "tuning_table_names"] + baselines.__all__ + neighbors.__all__
            + content.__all__ + factorization.__all__ + autoencoders.__all__ + sequential.__all__
            + masked.__all__ + temporal.__all__ + text_models.__all__)

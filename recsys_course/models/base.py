@@ -6,9 +6,13 @@
 * ``recommend(users, k=10, exclude_seen=True) -> DataFrame[userId, movieId, score, rank]`` — the top k of the
   whole training catalogue for each user, best first, rank starting at 1.
 
+* ``score(users) -> ndarray (len(users), n_items)`` — every catalogue item's score, columns in ``item_ids_`` order.
+* ``user_positions(ids)`` / ``item_positions(ids)`` — rows / columns of those ids in every score matrix.
+
 Subclasses implement ``_fit(train, users, items)`` (integer positions into ``user_ids_`` / ``item_ids_``),
 ``_predict(users, items)`` and ``_score_users(users) -> (len(users), n_items)``; position ``-1`` stands for a
-user or item unseen in training.
+user or item unseen in training. Torch models subclass :class:`recsys_course.models.torch_train.TorchRecommender`,
+which runs the one early-stopping protocol.
 
 Unknown users and items (not in the training data):
 
@@ -30,6 +34,11 @@ import scipy.sparse as sp
 
 from ..config import ITEM, RANK, RATING, SCORE, USER
 from ..data import check_ratings
+from ..metrics import top_k
+from .checks import check_int
+
+#: Users scored at once by ``score`` (memory: this many × n_items floats).
+_SCORE_BATCH = 1024
 
 
 class NotFittedError(RuntimeError):
@@ -54,35 +63,38 @@ def _as_array(values, name: str) -> np.ndarray:
     return arr
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column positions of the k largest scores per row, best first; ties go to the lower position.
-
-    ``-inf`` marks excluded entries; they sort last (callers drop them).
-    """
-    n = scores.shape[1]
-    k = min(k, n)
-    if k == n:
-        return np.argsort(-scores, axis=1, kind="stable")
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(scores, part, 1).min(1)
-    # Rows where the k-th score is tied with scores left outside the partition need a full stable sort.
-    ambiguous = (scores >= kth[:, None]).sum(1) > k
-    part_scores = np.take_along_axis(scores, part, 1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    out = np.take_along_axis(part, order, 1)
-    if ambiguous.any():
-        out[ambiguous] = np.argsort(-scores[ambiguous], axis=1, kind="stable")[:, :k]
-    return out
-
-
 class Recommender:
-    """Base class: id bookkeeping, input checks, ``predict`` and batched ``recommend``."""
+    """Base class of every model: id bookkeeping, input checks, ``predict``, ``score`` and batched ``recommend``.
+
+    After ``fit``: ``user_ids_`` and ``item_ids_`` (sorted ids seen in train: the rows and columns of every
+    score matrix), ``seen_`` (users × items CSR, 1 where the user rated the item in train), ``n_train_`` and
+    ``rating_range_``. A subclass implements three hooks on integer positions (``-1`` = an id unseen in
+    training): ``_fit(train, users, items)``, ``_predict(users, items)`` and ``_score_users(users)``.
+    """
 
     predicts_ratings = False
     handles_unknown_users = False
 
     # ---- the protocol ------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame) -> "Recommender":
+    def fit(self, train: pd.DataFrame) -> Recommender:
+        """Learn from ``train`` and return the model itself.
+
+        Parameters
+        ----------
+        train : DataFrame
+            Columns ``userId, movieId, rating`` (and ``timestamp`` for models that read time), one row per rating.
+
+        Returns
+        -------
+        self, fitted, so ``model = ItemKNN().fit(train)`` works.
+
+        Raises
+        ------
+        DataError
+            If ``train`` is not a well-formed ratings frame (missing columns, NaN, duplicates).
+        ValueError
+            If a hyper-parameter is out of range; the message names the parameter.
+        """
         check_ratings(train, name="train")
         self.user_ids_ = np.sort(train[USER].unique())
         self.item_ids_ = np.sort(train[ITEM].unique())
@@ -98,35 +110,95 @@ class Recommender:
         return self
 
     def predict(self, users, items) -> np.ndarray:
+        """One score per (user, item) pair: a predicted rating if ``predicts_ratings``, else a ranking score.
+
+        Parameters
+        ----------
+        users, items : array-like of ids, the same length
+            ``userId`` and ``movieId`` values (pairs up position by position).
+
+        Returns
+        -------
+        ndarray of float64, one value per pair. Ids unseen in training get the model's documented fallback.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        UnknownIdError
+            For an unknown id, where the model has no sensible fallback (its docstring says which).
+        FloatingPointError
+            If the model produced NaN (it diverged).
+        """
         self._check_fitted()
         users, items = _as_array(users, "users"), _as_array(items, "items")
         if users.shape != items.shape:
             raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
-        out = np.asarray(self._predict(self._user_index.get_indexer(users), self._item_index.get_indexer(items)),
-                         dtype=np.float64)
+        out = np.asarray(self._predict(self.user_positions(users), self.item_positions(items)), dtype=np.float64)
         if np.isnan(out).any():
             raise FloatingPointError(f"{type(self).__name__}.predict produced NaN scores; the model diverged or "
                                      "saw bad input — refit with a smaller learning rate or check the data")
         return out
 
-    def recommend(self, users, k: int = 10, exclude_seen: bool = True, batch_size: int = 1024) -> pd.DataFrame:
+    def score(self, users) -> np.ndarray:
+        """Every catalogue item's score for each user: the numbers ``recommend`` ranks, before seen items go.
+
+        Parameters
+        ----------
+        users : array-like of ids
+
+        Returns
+        -------
+        ndarray of float64, shape ``(len(users), n_items)``; column ``j`` is item ``item_ids_[j]``. Items the
+        model cannot score are ``-inf``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        UnknownIdError
+            For users absent from training, unless ``handles_unknown_users``.
+        FloatingPointError
+            If the model produced NaN scores.
+        """
         self._check_fitted()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
         users = _as_array(users, "users")
-        pos = self._user_index.get_indexer(users)
-        if (pos < 0).any() and not self.handles_unknown_users:
-            unknown = users[pos < 0]
-            raise UnknownIdError(
-                f"{type(self).__name__} cannot rank for {len(unknown)} user(s) absent from its training data "
-                f"(e.g. {list(unknown[:5])}). Recommend to them with a model that handles new users (Popularity, "
-                "BiasBaseline), or drop them with recsys_course.split.known_only(test, train).")
+        pos = self._known_user_positions(users)
+        parts = [self._checked_scores(pos[s:s + _SCORE_BATCH]) for s in range(0, len(pos), _SCORE_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.n_items))
+
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True, batch_size: int = 1024) -> pd.DataFrame:
+        """Each user's top ``k`` items of the training catalogue, best first.
+
+        Parameters
+        ----------
+        users : array-like of ids
+        k : int
+            How many items per user (fewer if fewer can be recommended).
+        exclude_seen : bool
+            Leave out the items the user rated in train (what evaluation and a real product want).
+        batch_size : int
+            Users scored at once (memory: ``batch_size × n_items`` floats).
+
+        Returns
+        -------
+        DataFrame with columns ``userId, movieId, score, rank`` (rank 1 = best). Ties in score go to the
+        smaller movieId, so the result is deterministic.
+
+        Raises
+        ------
+        NotFittedError, UnknownIdError (users absent from training, unless ``handles_unknown_users``),
+        ValueError (``k`` not a positive integer), FloatingPointError (NaN scores).
+        """
+        self._check_fitted()
+        check_int(None, "k", k)
+        check_int(None, "batch_size", batch_size)
+        users = _as_array(users, "users")
+        pos = self._known_user_positions(users)
         frames = []
         for start in range(0, len(users), batch_size):
             p = pos[start:start + batch_size]
-            scores = np.array(self._score_users(p), dtype=np.float64, copy=True)
-            if np.isnan(scores).any():
-                raise FloatingPointError(f"{type(self).__name__} produced NaN scores; refit it")
+            scores = self._checked_scores(p)
             if exclude_seen:
                 known = p >= 0
                 seen = self.seen_[p[known]].toarray().astype(bool)
@@ -145,29 +217,66 @@ class Recommender:
             frames.append(frame[np.isfinite(frame[SCORE].to_numpy())])
         return pd.concat(frames, ignore_index=True)
 
+    # ---- ids and positions -------------------------------------------------------------------
+    def user_positions(self, users) -> np.ndarray:
+        """Row of each user id in every score matrix (its index in ``user_ids_``); ``-1`` for unknown ids."""
+        self._check_fitted()
+        return self._user_index.get_indexer(_as_array(users, "users"))
+
+    def item_positions(self, items) -> np.ndarray:
+        """Column of each movieId in every score matrix (its index in ``item_ids_``); ``-1`` for unknown ids."""
+        self._check_fitted()
+        return self._item_index.get_indexer(_as_array(items, "items"))
+
     # ---- for subclasses -----------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> None:
+        """Learn from ``train``; ``users``/``items`` are its rows' positions in ``user_ids_``/``item_ids_``."""
         raise NotImplementedError
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of position pairs (``-1`` = unknown id: the model's fallback)."""
         raise NotImplementedError
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
+        """Scores ``(len(users), n_items)`` of user positions (``-1`` only if ``handles_unknown_users``)."""
         raise NotImplementedError
+
+    def _known_user_positions(self, users: np.ndarray) -> np.ndarray:
+        pos = self._user_index.get_indexer(users)
+        if (pos < 0).any() and not self.handles_unknown_users:
+            unknown = users[pos < 0]
+            raise UnknownIdError(
+                f"{type(self).__name__} cannot rank for {len(unknown)} user(s) absent from its training data "
+                f"(e.g. {list(unknown[:5])}). Recommend to them with a model that handles new users (Popularity, "
+                "BiasBaseline), or drop them with recsys_course.split.known_only(test, train).")
+        return pos
+
+    def _checked_scores(self, pos: np.ndarray) -> np.ndarray:
+        scores = np.array(self._score_users(pos), dtype=np.float64, copy=True)
+        if scores.shape != (len(pos), self.n_items):
+            raise RuntimeError(f"{type(self).__name__}._score_users returned shape {scores.shape}, expected "
+                               f"{(len(pos), self.n_items)}")
+        if np.isnan(scores).any():
+            raise FloatingPointError(f"{type(self).__name__} produced NaN scores; the model diverged or saw bad "
+                                     "input — refit it with a smaller learning rate or check the data")
+        return scores
 
     # ---- helpers ------------------------------------------------------------------------------
     @property
     def n_users(self) -> int:
+        """Number of users seen in training (rows of ``score``)."""
         self._check_fitted()
         return len(self.user_ids_)
 
     @property
     def n_items(self) -> int:
+        """Number of items seen in training (columns of ``score``): the catalogue ``recommend`` ranks."""
         self._check_fitted()
         return len(self.item_ids_)
 
     @property
     def is_fitted(self) -> bool:
+        """Whether ``fit`` has run."""
         return hasattr(self, "seen_")
 
     def _check_fitted(self) -> None:
@@ -175,6 +284,7 @@ class Recommender:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call .fit(train) first")
 
     def get_params(self) -> dict:
+        """The constructor's arguments as a dict: ``type(model)(**model.get_params())`` builds an unfitted twin."""
         sig = inspect.signature(type(self).__init__)
         return {name: getattr(self, name) for name in sig.parameters if name != "self" and hasattr(self, name)}
 

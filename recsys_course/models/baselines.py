@@ -12,8 +12,14 @@ import pandas as pd
 
 from ..config import RATING
 from .base import Recommender
+from .checks import check_int, check_number
 
 __all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
+
+
+def _bias(biases: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``biases[pos]``, 0 where ``pos == -1`` (an id unseen in training)."""
+    return np.where(pos >= 0, biases[np.maximum(pos, 0)], 0.0)
 
 
 class GlobalMean(Recommender):
@@ -55,8 +61,9 @@ class BiasBaseline(Recommender):
         self.n_iters = n_iters
 
     def _fit(self, train, users, items):
-        if self.reg_user < 0 or self.reg_item < 0 or self.n_iters < 1:
-            raise ValueError(f"need reg_user, reg_item >= 0 and n_iters >= 1, got {self.get_params()}")
+        check_number(self, "reg_user", self.reg_user)
+        check_number(self, "reg_item", self.reg_item)
+        check_int(self, "n_iters", self.n_iters)
         r = train[RATING].to_numpy(dtype=np.float64)
         self.mu_ = float(r.mean())
         n_u = np.bincount(users, minlength=self.n_users)
@@ -68,15 +75,15 @@ class BiasBaseline(Recommender):
             b_u = np.bincount(users, r - self.mu_ - b_i[items], minlength=self.n_users) / (self.reg_user + n_u)
         self.user_bias_, self.item_bias_ = b_u, b_i
 
-    def _bias(self, biases: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return np.where(pos >= 0, biases[np.maximum(pos, 0)], 0.0)
+    def _raw(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        r""":math:`\mu + b_u + b_i` of position pairs, unclipped (bias 0 for position -1)."""
+        return self.mu_ + _bias(self.user_bias_, users) + _bias(self.item_bias_, items)
 
     def _predict(self, users, items):
-        raw = self.mu_ + self._bias(self.user_bias_, users) + self._bias(self.item_bias_, items)
-        return np.clip(raw, *self.rating_range_)
+        return np.clip(self._raw(users, items), *self.rating_range_)
 
     def _score_users(self, users):
-        return self.mu_ + self._bias(self.user_bias_, users)[:, None] + self.item_bias_[None, :]
+        return self.mu_ + _bias(self.user_bias_, users)[:, None] + self.item_bias_[None, :]
 
     def biases(self) -> pd.DataFrame:
         """The item biases as a frame (movieId, bias), most positive first."""

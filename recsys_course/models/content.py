@@ -8,11 +8,18 @@ so they can score films nobody has rated yet.
 * :class:`Hybrid` — a weighted blend of a collaborative-filtering model and a content model; content alone
   where the CF model does not know the film.
 
-Item features come from :func:`recsys_course.features.item_features` (an :class:`ItemFeatures`). They cover
-the whole MovieLens catalogue, not only the films of the training ratings: that is what lets a content
-model predict a rating for a film that is absent from train (a *cold-start item*). ``recommend`` still
-ranks only the training catalogue, like every model of the course; :func:`evaluate_cold_items` ranks a set
-of cold films instead, and :func:`item_cold_start_split` builds a split whose test films never occur in train.
+Item features come from :func:`recsys_course.features.item_features` (an :class:`ItemFeatures`), and every
+content model takes them as its ``features`` argument — a model never loads a data set by itself::
+
+    ml = load_movielens()
+    features = item_features(ml.movies, ml.tags)
+    model = ContentBased(features).fit(train)
+
+They cover the whole MovieLens catalogue, not only the films of the training ratings: that is what lets a
+content model predict a rating for a film that is absent from train (a *cold-start item*). ``recommend``
+still ranks only the training catalogue, like every model of the course;
+:func:`recsys_course.evaluate.evaluate_cold_items` ranks a set of cold films instead, and
+:func:`recsys_course.split.item_cold_start_split` builds a split whose test films never occur in train.
 """
 from __future__ import annotations
 
@@ -24,52 +31,61 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
-from ..data import DataError, check_ratings
-from ..features import ItemFeatures, item_features
-from ..metrics import RANKING_METRICS, mae, rmse
-from .base import Recommender, _as_array, top_k
+from ..config import RATING
+from ..features import ItemFeatures
+from .base import Recommender, _as_array
+from .checks import check_bool, check_int, check_number
 
 __all__ = ["CosineProfile", "ContentBased", "Hybrid"]
 
 #: Above this many features, ``ContentBased(n_components=None)`` refuses: a d × d solve per user gets slow.
 MAX_DENSE_FEATURES = 1024
-
-
-@lru_cache(maxsize=1)
-def default_features() -> ItemFeatures:
-    """The course's item features of ml-latest-small (all four blocks, default weights), built once."""
-    from ..data import load_movielens
-
-    ml = load_movielens()
-    return item_features(ml.movies, ml.tags)
+#: ``CosineProfile.predict`` scores a dense users × films block (one sparse product) when it has at most
+#: 4 × (number of pairs) + this many cells; otherwise it scores the pairs one by one.
+BLOCK_SLACK = 1_000_000
 
 
 @lru_cache(maxsize=8)
-def reduce_features(features: ItemFeatures, n_components: int, seed: int = 42):
+def reduce_features(features: ItemFeatures, n_components: int, seed: int = 0):
     r"""Truncated SVD of the feature matrix, :math:`C \approx U_k \Sigma_k V_k^\top`: returns the dense
     reduced rows :math:`C V_k` (films × ``n_components``) and :math:`V_k^\top` (``n_components`` × features).
 
-    Cached (the last 8 calls), so a sweep over ``alpha`` does not repeat the SVD. The arrays are shared:
-    do not modify them.
+    The top ``n_components`` singular vectors are computed exactly (ARPACK's Lanczos iteration), not by a randomized
+    sketch, so the result does not depend on a seed beyond the last digits (``seed`` only fixes ARPACK's start
+    vector, for bit-for-bit repeatability). Cached (the last 8 calls), so a sweep over ``reg`` does not repeat the
+    SVD. The arrays are shared: do not modify them.
     """
     from sklearn.decomposition import TruncatedSVD  # imported here: sklearn is slow to import
 
-    svd = TruncatedSVD(n_components=n_components, algorithm="randomized", n_iter=7, random_state=seed)
+    matrix = features.matrix
     with threadpool_limits(1, user_api="blas"):  # small dense steps: one thread is faster, and deterministic
-        reduced = svd.fit_transform(features.matrix)
+        if n_components < min(matrix.shape):
+            svd = TruncatedSVD(n_components=n_components, algorithm="arpack", random_state=seed)
+            reduced, components = svd.fit_transform(matrix), svd.components_
+        else:  # as many components as the matrix has (tiny examples): the full SVD of the dense matrix
+            u, sigma, vt = np.linalg.svd(matrix.toarray() if sp.issparse(matrix) else matrix, full_matrices=False)
+            reduced, components = u[:, :n_components] * sigma[:n_components], vt[:n_components]
     reduced.setflags(write=False)
-    components = svd.components_
     components.setflags(write=False)
     return reduced, components
 
 
-def _check_features(features) -> ItemFeatures:
-    features = default_features() if features is None else features
+def _check_features(model, features) -> ItemFeatures:
     if not isinstance(features, ItemFeatures):
-        raise TypeError(f"features must be an ItemFeatures (recsys_course.features.item_features) or None for "
-                        f"the course's default, got {type(features).__name__}")
+        raise TypeError(f"{type(model).__name__}: features must be an ItemFeatures, got {type(features).__name__}; "
+                        "build them once with recsys_course.features.item_features(ml.movies, ml.tags) "
+                        "(ml = load_movielens()) and pass them: "
+                        f"{type(model).__name__}(features=features)")
     return features
+
+
+def _pairs(model: Recommender, users, items) -> tuple[np.ndarray, np.ndarray]:
+    """``predict``'s input checks: the model is fitted and ``users`` / ``items`` are 1-d and pair up."""
+    model._check_fitted()
+    users, items = _as_array(users, "users"), _as_array(items, "items")
+    if users.shape != items.shape:
+        raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
+    return users, items
 
 
 def _user_means(ratings: np.ndarray, users: np.ndarray, n_users: int) -> np.ndarray:
@@ -81,11 +97,11 @@ class _ContentModel(Recommender):
     be scored as long as they have features."""
 
     def predict(self, users, items) -> np.ndarray:
-        self._check_fitted()
-        users, items = _as_array(users, "users"), _as_array(items, "items")
-        if users.shape != items.shape:
-            raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
-        out = np.asarray(self._predict_rows(self._user_index.get_indexer(users), self.features_.positions(items)),
+        """One score per (user, item) pair, like :meth:`Recommender.predict`, except that a film absent from
+        train but present in ``features`` is scored from its features (a cold-start film); the fallbacks are
+        in the class docstring."""
+        users, items = _pairs(self, users, items)
+        out = np.asarray(self._predict_rows(self.user_positions(users), self.features_.positions(items)),
                          dtype=np.float64)
         if np.isnan(out).any():
             raise FloatingPointError(f"{type(self).__name__}.predict produced NaN scores; check the features")
@@ -94,6 +110,13 @@ class _ContentModel(Recommender):
     def _catalogue_rows(self) -> np.ndarray:
         """Feature row of each training-catalogue film (-1 where a film has no features)."""
         return self.features_.positions(self.item_ids_)
+
+    def _user_position(self, user_id) -> int:
+        """The row of one known user (``profile`` / ``feature_weights``); KeyError for an unknown one."""
+        pos = self.user_positions([user_id])[0]
+        if pos < 0:
+            raise KeyError(f"user {user_id!r} is not in the training data")
+        return int(pos)
 
 
 class CosineProfile(_ContentModel):
@@ -115,18 +138,15 @@ class CosineProfile(_ContentModel):
     Cost: one sparse product users × films × features for the profiles; scoring is a sparse product too.
     """
 
-    _block_slack = 1_000_000  # predict: score a dense users × films block when it is at most this much bigger
-
-    def __init__(self, negative: bool = False, features: ItemFeatures | None = None):
-        self.negative = negative
+    def __init__(self, features: ItemFeatures, negative: bool = False):
         self.features = features
+        self.negative = negative
 
     def _fit(self, train, users, items):
-        if not isinstance(self.negative, (bool, np.bool_)):
-            raise ValueError(f"negative must be True or False, got {self.negative!r}")
+        check_bool(self, "negative", self.negative)
         from sklearn.preprocessing import normalize
 
-        self.features_ = _check_features(self.features)
+        self.features_ = _check_features(self, self.features)
         self.unit_features_ = normalize(self.features_.matrix, norm="l2", axis=1).tocsr()
         r = train[RATING].to_numpy(dtype=np.float64)
         self.user_mean_ = _user_means(r, users, self.n_users)
@@ -150,7 +170,7 @@ class CosineProfile(_ContentModel):
         if known.any():
             uu, ui = np.unique(users[known], return_inverse=True)
             ff, fi = np.unique(rows[known], return_inverse=True)
-            if len(uu) * len(ff) <= 4 * int(known.sum()) + self._block_slack:  # e.g. a cross product: one product
+            if len(uu) * len(ff) <= 4 * int(known.sum()) + BLOCK_SLACK:  # e.g. a cross product: one product
                 out[known] = (self.unit_profiles_[uu] @ self._rows(ff).T).toarray()[ui, fi]
             else:  # a few scattered pairs: row by row
                 p = self.unit_profiles_[users[known]]
@@ -162,10 +182,7 @@ class CosineProfile(_ContentModel):
 
     def profile(self, user_id, top: int = 10) -> pd.Series:
         """The largest entries of a user's profile :math:`p_u` (before scaling to unit length)."""
-        self._check_fitted()
-        pos = self._user_index.get_indexer([user_id])[0]
-        if pos < 0:
-            raise KeyError(f"user {user_id!r} is not in the training data")
+        pos = self._user_position(user_id)
         row = self.profiles_[pos]
         order = np.lexsort((row.indices, -row.data))[:top]
         return pd.Series(row.data[order], index=self.features_.feature_names[row.indices[order]], name=user_id)
@@ -178,7 +195,7 @@ class ContentBased(_ContentModel):
               w_u = (C_u^\top C_u + \lambda I)^{-1} C_u^\top (r_u - b_u \mathbf 1),
 
     where :math:`C_u` stacks the feature rows of the films user :math:`u` rated, :math:`r_u` their ratings and
-    :math:`\lambda` = ``alpha``. **The bias** :math:`b_u` is the user's mean training rating, estimated first
+    :math:`\lambda` = ``reg``. **The bias** :math:`b_u` is the user's mean training rating, estimated first
     and never penalised; the ridge then fits the centred ratings, so :math:`\lambda` shrinks the user's
     *taste* :math:`w_u` towards "no preference" (predict the mean), not the mean towards 0.
 
@@ -198,31 +215,26 @@ class ContentBased(_ContentModel):
 
     predicts_ratings = True
 
-    def __init__(self, alpha: float = 3.0, n_components: int | None = 64, features: ItemFeatures | None = None,
-                 seed: int = 42):
-        self.alpha = alpha
-        self.n_components = n_components
+    def __init__(self, features: ItemFeatures, reg: float = 3.0, n_components: int | None = 64, seed: int = 0):
         self.features = features
+        self.reg = reg
+        self.n_components = n_components
         self.seed = seed
 
     def _check_params(self, n_features: int) -> None:
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float, np.number)) or \
-                not np.isfinite(self.alpha) or self.alpha <= 0:
-            raise ValueError(f"alpha (the ridge λ) must be a finite number > 0, got {self.alpha!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer (it fixes the randomized SVD), got {self.seed!r}")
-        k = self.n_components
-        if k is None:
-            if n_features > MAX_DENSE_FEATURES:
-                raise ValueError(f"n_components=None keeps all {n_features:,} features, more than "
-                                 f"{MAX_DENSE_FEATURES:,}: each user's solve would be {n_features}×{n_features}. "
-                                 "Reduce them, e.g. n_components=64.")
-        elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_features:
-            raise ValueError(f"n_components must be an integer between 1 and the number of features "
+        check_number(self, "reg", self.reg, positive=True)  # the ridge λ
+        check_int(self, "seed", self.seed, low=0)  # it fixes the SVD's start vector
+        k = check_int(self, "n_components", self.n_components, allow_none=True)
+        if k is None and n_features > MAX_DENSE_FEATURES:
+            raise ValueError(f"ContentBased: n_components=None keeps all {n_features:,} features, more than "
+                             f"{MAX_DENSE_FEATURES:,}: each user's solve would be {n_features}×{n_features}. "
+                             "Reduce them, e.g. n_components=64.")
+        if k is not None and k > n_features:
+            raise ValueError(f"ContentBased: n_components must be at most the number of features "
                              f"({n_features:,}), or None for no reduction; got {k!r}")
 
     def _fit(self, train, users, items):
-        self.features_ = _check_features(self.features)
+        self.features_ = _check_features(self, self.features)
         self._check_params(self.features_.shape[1])
         if self.n_components is None:
             self.components_ = None
@@ -238,7 +250,7 @@ class ContentBased(_ContentModel):
         self.mu_ = float(r.mean())
         self.user_bias_ = _user_means(r, users, self.n_users)
         y = r - self.user_bias_[users]
-        self.user_weights_ = ridge_per_user(self.item_factors_, users, items, y, self.alpha, self.n_users)
+        self.user_weights_ = ridge_per_user(self.item_factors_, users, items, y, self.reg, self.n_users)
 
     def _predict_rows(self, users, rows):
         known = users >= 0
@@ -255,10 +267,7 @@ class ContentBased(_ContentModel):
     def feature_weights(self, user_id, top: int = 10) -> pd.Series:
         r"""The user's weights in the original feature space, :math:`V_k w_u` (or :math:`w_u` itself without
         a reduction), largest magnitude first: which genres, tags, words and decades move their predictions."""
-        self._check_fitted()
-        pos = self._user_index.get_indexer([user_id])[0]
-        if pos < 0:
-            raise KeyError(f"user {user_id!r} is not in the training data")
+        pos = self._user_position(user_id)
         w = self.user_weights_[pos]
         full = w if self.components_ is None else self.components_.T @ w
         order = np.lexsort((np.arange(len(full)), -np.abs(full)))[:top]
@@ -266,9 +275,9 @@ class ContentBased(_ContentModel):
 
 
 def ridge_per_user(item_factors: np.ndarray, users: np.ndarray, items: np.ndarray, y: np.ndarray,
-                   alpha: float, n_users: int) -> np.ndarray:
+                   reg: float, n_users: int) -> np.ndarray:
     r"""Solve every user's ridge regression at once: row u of the result is
-    :math:`w_u = (C_u^\top C_u + \alpha I)^{-1} C_u^\top y_u`, with :math:`C_u` = ``item_factors[items]`` of u's
+    :math:`w_u = (C_u^\top C_u + \lambda I)^{-1} C_u^\top y_u` (:math:`\lambda` = ``reg``), with :math:`C_u` = ``item_factors[items]`` of u's
     ratings and :math:`y_u` their targets. A user without ratings gets :math:`w_u = 0`.
 
     The Gram matrices :math:`C_u^\top C_u` are summed per user (one BLAS product each), then all
@@ -286,7 +295,7 @@ def ridge_per_user(item_factors: np.ndarray, users: np.ndarray, items: np.ndarra
             c = item_factors[items[sel]]
             gram[u] = c.T @ c
             rhs[u] = c.T @ y[sel]
-        gram += alpha * np.eye(k)
+        gram += reg * np.eye(k)
         return np.linalg.solve(gram, rhs[..., None])[..., 0]
 
 
@@ -308,8 +317,9 @@ class Hybrid(Recommender):
               & \text{if the CF model knows user } u \text{ and film } i,\\
               \hat r^{\mathrm{content}}_{ui} & \text{otherwise (e.g. a film nobody rated in train).} \end{cases}
 
-    ``cf`` and ``content`` are any two models of the course (defaults: ``ItemKNN()`` and ``ContentBased()``);
-    they serve as templates: ``fit`` fits fresh copies (``cf_``, ``content_``) on the same training data, so
+    ``cf`` and ``content`` are any two models of the course (``cf`` defaults to ``ItemKNN()``; ``content`` has
+    no default, since a content model needs item features: pass e.g.
+    ``ContentBased(item_features(ml.movies, ml.tags))``); they serve as templates: ``fit`` fits fresh copies (``cf_``, ``content_``) on the same training data, so
     both share the catalogue and ``recommend`` blends their score matrices. ``weight`` is :math:`\alpha`:
     1 = CF only, 0 = content only; the default was tuned on a validation slice of the rating-track train split
     (notebook 03). Blending only makes sense when the two scores share a scale — both rating predictors
@@ -326,31 +336,36 @@ class Hybrid(Recommender):
 
     @property
     def predicts_ratings(self) -> bool:
+        """True when both parts predict ratings (the blend is then a rating too)."""
         parts = (getattr(self, "cf_", None), getattr(self, "content_", None))
         if parts[0] is None:
-            parts = (self.cf or _default_cf(), self.content or ContentBased())
+            parts = (self.cf or _default_cf(), self.content or ContentBased)  # the class: no features needed
         return all(p.predicts_ratings for p in parts)
 
     def _fit(self, train, users, items):
-        w = self.weight
-        if isinstance(w, bool) or not isinstance(w, (int, float, np.number)) or not 0 <= w <= 1:
-            raise ValueError(f"weight must be a number in [0, 1] (1 = CF only, 0 = content only), got {w!r}")
+        w = check_number(self, "weight", self.weight)
+        if w > 1:
+            raise ValueError(f"Hybrid: weight must be a finite number >= 0 and <= 1 (1 = CF only, 0 = content "
+                             f"only), got {w!r}")
         for name in ("cf", "content"):
             part = getattr(self, name)
             if part is not None and not isinstance(part, Recommender):
-                raise TypeError(f"{name} must be a model of the course (a Recommender), got {type(part).__name__}")
+                raise TypeError(f"Hybrid: {name} must be a model of the course (a Recommender), got "
+                                f"{type(part).__name__}")
+        if self.content is None:
+            raise ValueError("Hybrid needs a content model, built on item features: Hybrid(content=ContentBased("
+                             "item_features(ml.movies, ml.tags))) with ml = load_movielens()")
         self.cf_ = _clone(self.cf) if self.cf is not None else _default_cf()
-        self.content_ = _clone(self.content) if self.content is not None else ContentBased()
+        self.content_ = _clone(self.content)
         self.cf_.fit(train)
         self.content_.fit(train)
 
     def predict(self, users, items) -> np.ndarray:
-        self._check_fitted()
-        users, items = _as_array(users, "users"), _as_array(items, "items")
-        if users.shape != items.shape:
-            raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
+        """The blend of both models' predictions where the CF model knows the user and the film, the content
+        model's prediction elsewhere (a cold-start film, an unknown user)."""
+        users, items = _pairs(self, users, items)
         out = self.content_.predict(users, items)
-        both = (self.cf_._user_index.get_indexer(users) >= 0) & (self.cf_._item_index.get_indexer(items) >= 0)
+        both = (self.cf_.user_positions(users) >= 0) & (self.cf_.item_positions(items) >= 0)
         if both.any() and self.weight > 0:
             out[both] = self.weight * self.cf_.predict(users[both], items[both]) + (1 - self.weight) * out[both]
         return out
@@ -368,77 +383,3 @@ class Hybrid(Recommender):
         if self.weight == 0:
             return content
         return self.weight * np.asarray(self.cf_._score_users(users), dtype=np.float64) + (1 - self.weight) * content
-
-
-# --------------------------------------------------------------------------------------------
-# cold-start items: a split and an evaluation
-# --------------------------------------------------------------------------------------------
-def item_cold_start_split(ratings: pd.DataFrame, share: float = 0.1, seed: int = 42):
-    """Hold out a seeded random ``share`` of the rated films *entirely*: all their ratings go to test.
-
-    Returns ``(train, test)``; no test film occurs in train (every test film is a cold-start item). Test
-    users who have nothing left in train (all their ratings were on held-out films) are dropped from test,
-    so every test user has a history to build a profile from.
-    """
-    check_ratings(ratings)
-    if not 0 < share < 1:
-        raise ValueError(f"share must be strictly between 0 and 1, got {share!r}")
-    films = np.sort(ratings[ITEM].unique())
-    n_out = int(round(share * len(films)))
-    if n_out == 0 or n_out == len(films):
-        raise DataError(f"share={share} of {len(films)} films holds out {n_out}; choose a share that leaves films "
-                        "on both sides")
-    held = np.random.default_rng(seed).choice(films, size=n_out, replace=False)
-    is_test = ratings[ITEM].isin(held).to_numpy()
-    train, test = ratings[~is_test].copy(), ratings[is_test].copy()
-    test = test[test[USER].isin(train[USER].unique())].copy()
-    return train, test
-
-
-def evaluate_cold_items(model: Recommender, test: pd.DataFrame, k: int = 10, *,
-                        relevance_threshold: float = RELEVANCE_THRESHOLD, tie_seed: int = 0,
-                        batch_users: int = 64, name: str | None = None) -> pd.Series:
-    r"""Score a fitted model on cold-start films: films of ``test`` that the model never saw in training.
-
-    * ``rmse``, ``mae`` — over every row of ``test`` (only for models that predict ratings);
-    * ranking among the cold films: the candidates are *all* films of ``test``; every user with at least one
-      relevant test rating (≥ ``relevance_threshold``) gets the candidates ranked by ``model.predict`` and
-      the usual P/R/NDCG/MAP/HR/MRR@k against their relevant test films; ``n_users`` and ``n_candidates``
-      say how many.
-
-    Ties in score are broken in a random order fixed by ``tie_seed`` (the same for every user and model), not
-    by movieId: MovieLens numbered the classics first, so movieId order is a hidden popularity ranking. A
-    model that cannot tell cold films apart (a constant score per user) therefore gets the numbers of a random
-    list. Raises if a test film is in the model's training data.
-    """
-    check_ratings(test, name="test")
-    model._check_fitted()
-    candidates = np.sort(test[ITEM].unique())
-    warm = np.isin(candidates, model.item_ids_)
-    if warm.any():
-        raise DataError(f"{int(warm.sum())} test film(s) occur in the model's training data (e.g. "
-                        f"{list(candidates[warm][:5])}); this evaluation is for cold-start films only")
-    row: dict[str, float] = {}
-    if model.predicts_ratings:
-        pred = model.predict(test[USER], test[ITEM])
-        row["rmse"], row["mae"] = rmse(test[RATING], pred), mae(test[RATING], pred)
-    relevant = test[test[RATING] >= relevance_threshold]
-    if relevant.empty:
-        raise DataError(f"no cold test rating is >= {relevance_threshold}: nothing to rank")
-    users = np.sort(relevant[USER].unique())
-    candidates = candidates[np.random.default_rng(tie_seed).permutation(len(candidates))]  # random tie order
-    top = np.empty((len(users), min(k, len(candidates))), dtype=np.int64)
-    for start in range(0, len(users), batch_users):
-        block = users[start:start + batch_users]
-        scores = model.predict(np.repeat(block, len(candidates)), np.tile(candidates, len(block)))
-        top[start:start + len(block)] = top_k(scores.reshape(len(block), len(candidates)), k)
-    recommended = candidates[top]
-    rel_sets = relevant.groupby(USER)[ITEM].apply(set).reindex(users)
-    hits = np.zeros((len(users), k), dtype=bool)
-    hits[:, :recommended.shape[1]] = [[i in rel for i in recs] for recs, rel in zip(recommended, rel_sets)]
-    n_rel = rel_sets.map(len).to_numpy()
-    for metric, formula in RANKING_METRICS.items():
-        row[f"{metric}@{k}"] = formula(hits, n_rel)
-    row["n_users"] = float(len(users))
-    row["n_candidates"] = float(len(candidates))
-    return pd.Series(row, name=name or type(model).__name__, dtype=float)

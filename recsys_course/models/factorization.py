@@ -19,6 +19,10 @@ Helpers (not re-exported by :mod:`recsys_course.models`; import them from this m
 :func:`als_half_step`, :func:`implicit_als_half_step`, :func:`implicit_als_half_step_cg`, :func:`ease_weights`,
 :func:`similar_items`.
 
+BiasedMF and BPR are :class:`~recsys_course.models.torch_train.TorchRecommender` models: their networks
+(:class:`~recsys_course.networks.factorization.MFNet`, :class:`~recsys_course.networks.factorization.BPRNet`)
+train through the course's one early-stopping protocol (``val_size``, ``val_split``, ``patience``, ``refit``).
+
 Default hyper-parameters are the values tuned in notebook 04 on validation slices of the canonical train splits
 (each user's most recent training ratings held out), never on the test sets. Every fitted model stores
 ``fit_seconds_``.
@@ -28,50 +32,19 @@ Every model here refuses to ``recommend`` for users it has never seen (:class:`U
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
+from ..config import ITEM, RATING, USER
 from .base import Recommender, UnknownIdError
 from .baselines import BiasBaseline
-from .torch_train import fit_early_stopped
+from .checks import check_bool, check_choice, check_int, check_number, require_known_users
+from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["BiasedMF", "ALS", "PureSVD", "ImplicitALS", "BPR", "EASE"]
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-def _is_int(value) -> bool:
-    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
-
-
-def _is_num(value) -> bool:
-    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-            and math.isfinite(value))
-
-
-def _need_int(model, name: str, value, low: int = 1) -> None:
-    if not _is_int(value) or value < low:
-        raise ValueError(f"{type(model).__name__}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def _need_num(model, name: str, value, *, positive: bool = False) -> None:
-    if not _is_num(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{type(model).__name__}: {name} must be a {'positive' if positive else 'non-negative'} "
-                         f"finite number, got {value!r}")
-
-
-def _need_share(model, name: str, value, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if not _is_num(value) or not 0 < value < 1:
-        raise ValueError(f"{type(model).__name__}: {name} must be a share strictly between 0 and 1"
-                         f"{' or None' if allow_none else ''}, got {value!r}")
 
 
 def _gather(values: np.ndarray, pos: np.ndarray, fill=0.0) -> np.ndarray:
@@ -82,12 +55,6 @@ def _gather(values: np.ndarray, pos: np.ndarray, fill=0.0) -> np.ndarray:
         out = out.copy()
         out[mask] = fill
     return out
-
-
-def _require_known_users(model, users: np.ndarray) -> None:
-    if (users < 0).any():
-        raise UnknownIdError(f"{type(model).__name__} has no factors for users absent from its training data, so it "
-                             "cannot score them; use a model that handles new users (Popularity, BiasBaseline)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,8 +104,7 @@ def als_half_step(R, Y, reg: float) -> np.ndarray:
     :math:`r_u` those entries (stored zeros count as observed zeros). Rows without entries get 0. Call it
     with ``R.T`` and the user factors to update the items. Cost: :math:`O(\mathrm{nnz}\,k^2 + n_{\text{rows}} k^3)`.
     """
-    if not _is_num(reg) or reg <= 0:
-        raise ValueError(f"reg must be a positive number (it keeps every solve well-posed), got {reg!r}")
+    check_number("als_half_step", "reg", reg, positive=True)  # > 0 keeps every solve well-posed
     R = sp.csr_matrix(R)
     R.sort_indices()
     return _solve_rows(R.indptr, R.indices, np.ones(R.nnz), R.data.astype(np.float64), Y, reg)
@@ -157,10 +123,8 @@ def implicit_als_half_step(R, Y, reg: float, alpha: float) -> np.ndarray:
     with :math:`Y^\top Y` computed once for all rows and :math:`C_u - I` non-zero only on the items ``u``
     interacted with — the trick that makes the dense weighted problem cost :math:`O(\mathrm{nnz}\,k^2 + n k^3)`.
     """
-    if not _is_num(reg) or reg <= 0:
-        raise ValueError(f"reg must be a positive number, got {reg!r}")
-    if not _is_num(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
+    check_number("implicit_als_half_step", "reg", reg, positive=True)
+    check_number("implicit_als_half_step", "alpha", alpha)
     R = sp.csr_matrix(R)
     R.sort_indices()
     Y = np.asarray(Y, dtype=np.float64)
@@ -177,12 +141,9 @@ def implicit_als_half_step_cg(R, Y, X0, reg: float, alpha: float, steps: int = 3
     system per row. Warm-started, 2–3 steps per half-step are enough in practice; after :math:`k` steps CG
     is exact up to rounding. Cost :math:`O(\mathrm{steps} \cdot \mathrm{nnz}\, k + n k^2)`.
     """
-    if not _is_num(reg) or reg <= 0:
-        raise ValueError(f"reg must be a positive number, got {reg!r}")
-    if not _is_num(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
-    if not _is_int(steps) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_number("implicit_als_half_step_cg", "reg", reg, positive=True)
+    check_number("implicit_als_half_step_cg", "alpha", alpha)
+    check_int("implicit_als_half_step_cg", "steps", steps)
     R = sp.csr_matrix(R)
     Y = np.asarray(Y, dtype=np.float64)
     X = np.array(X0, dtype=np.float64, copy=True)
@@ -233,11 +194,8 @@ def ease_weights(X, reg: float, dtype=np.float64) -> np.ndarray:
     """
     from scipy.linalg import lapack
 
-    if not _is_num(reg) or reg <= 0:
-        raise ValueError(f"reg must be a positive number, got {reg!r}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    check_number("ease_weights", "reg", reg, positive=True)
+    dtype = np.dtype(check_choice("ease_weights", "dtype", str(np.dtype(dtype)), ("float32", "float64")))
     X = sp.csr_matrix(X, dtype=np.float64)
     if X.shape[0] * X.shape[1] <= 50_000_000:  # small enough to densify: one BLAS product
         dense = X.toarray().astype(dtype)
@@ -286,103 +244,33 @@ def similar_items(item_factors: np.ndarray, item_ids, query, n: int = 5) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
-def _ndcg_validator(seen: sp.csr_matrix, relevant: sp.csr_matrix, device, k: int = 10):
-    """A fast NDCG@k for early stopping: ``fn(score_rows)`` where ``score_rows(rows)`` returns the dense torch
-    scores (len(rows) × items) of the users at positions ``rows``; only users with a relevant item in the sparse
-    ``relevant`` matrix are scored, their ``seen`` items excluded. (Ties are broken by ``torch.topk``, not by
-    catalogue position as in :func:`~recsys_course.evaluate.evaluate`.)"""
-    torch = _torch()
-    n_rel = np.diff(relevant.indptr)
-    rows = np.flatnonzero(n_rel)
-    if len(rows) == 0:
-        raise ValueError("the validation slice has no relevant item for any user; use more data or val_n=None")
-    rows_t = torch.as_tensor(rows, device=device)
-    seen_t = torch.as_tensor(seen[rows].toarray() > 0, device=device)
-    rel_t = torch.as_tensor(relevant[rows].toarray() > 0, device=device)
-    kk = min(k, seen.shape[1])
-    disc = 1.0 / torch.log2(torch.arange(2, kk + 2, device=device, dtype=torch.float32))
-    idcg = torch.cumsum(disc, 0)[torch.as_tensor(np.minimum(n_rel[rows], kk) - 1, device=device)]
-
-    def ndcg(score_rows) -> float:
-        s = score_rows(rows_t).masked_fill_(seen_t, -float("inf"))
-        top = torch.topk(s, kk, dim=1).indices
-        hits = torch.gather(rel_t, 1, top).float()
-        return float(((hits * disc).sum(1) / idcg).mean())
-
-    return ndcg
-
-
-# --------------------------------------------------------------------------------------------
-# torch modules (built lazily, so importing the package does not import torch)
-# --------------------------------------------------------------------------------------------
-def _torch():
-    import torch
-
-    return torch
-
-
-def _mf_module(n_users, n_items, k, mu, user_bias, item_bias, init_std, train_biases, generator):
-    torch = _torch()
-
-    class MFModule(torch.nn.Module):
-        r""":math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`."""
-
-        def __init__(self):
-            super().__init__()
-            self.P = torch.nn.Parameter(torch.randn(n_users, k, generator=generator) * init_std)
-            self.Q = torch.nn.Parameter(torch.randn(n_items, k, generator=generator) * init_std)
-            self.bu = torch.nn.Parameter(torch.as_tensor(user_bias, dtype=torch.float32).clone(),
-                                         requires_grad=train_biases)
-            self.bi = torch.nn.Parameter(torch.as_tensor(item_bias, dtype=torch.float32).clone(),
-                                         requires_grad=train_biases)
-            self.register_buffer("mu", torch.tensor(float(mu)))
-
-        def forward(self, u, i):
-            return self.mu + self.bu[u] + self.bi[i] + (self.P[u] * self.Q[i]).sum(1)
-
-    return MFModule()
-
-
-def _bpr_module(n_users, n_items, k, init_std, generator):
-    torch = _torch()
-
-    class BPRModule(torch.nn.Module):
-        r""":math:`x_{ui} = p_u^\top q_i + b_i`."""
-
-        def __init__(self):
-            super().__init__()
-            self.P = torch.nn.Parameter(torch.randn(n_users, k, generator=generator) * init_std)
-            self.Q = torch.nn.Parameter(torch.randn(n_items, k, generator=generator) * init_std)
-            self.b = torch.nn.Parameter(torch.zeros(n_items))
-
-        def forward(self, u, i):
-            return (self.P[u] * self.Q[i]).sum(-1) + self.b[i]
-
-    return BPRModule()
-
-
 # --------------------------------------------------------------------------------------------
 # rating models
 # --------------------------------------------------------------------------------------------
-class BiasedMF(Recommender):
+class BiasedMF(TorchRecommender):
     r"""Biased matrix factorisation, :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, trained in PyTorch.
 
-    Minimises, by mini-batch Adam over the training ratings :math:`\mathcal R`,
+    The network is :class:`recsys_course.networks.factorization.MFNet`. Minimises, by mini-batch Adam over the
+    training ratings :math:`\mathcal R`,
 
     .. math:: \frac{1}{|\mathcal B|}\sum_{(u,i) \in \mathcal B} \Big[(r_{ui} - \hat r_{ui})^2
               + \lambda\,(\lVert p_u\rVert^2 + \lVert q_i\rVert^2) + \lambda_b\,(b_u^2 + b_i^2)\Big]
 
-    for each mini-batch :math:`\mathcal B` (the per-rating L2 penalty of Koren, Bell & Volinsky 2009).
+    for each mini-batch :math:`\mathcal B` (the per-rating L2 penalty of Koren, Bell & Volinsky 2009):
+    ``reg`` is :math:`\lambda` and ``reg_bias`` :math:`\lambda_b` (read only with ``train_biases=True``), both
+    penalties *inside* the loss, on the rows a batch touches; ``weight_decay`` is Adam's own L2 term on every
+    trainable parameter instead (default 0, see the glossary in CONTRIBUTING.md).
 
     * **Biases.** With ``bias_init="baseline"`` :math:`\mu, b_u, b_i` start from
       :class:`~recsys_course.models.BiasBaseline` (closed-form ridge biases); ``"zero"`` starts them at 0.
       With ``train_biases=False`` (the default) they stay fixed and only the factors learn the residual —
       a stagewise fit that, on the small MovieLens set, generalises better than learning everything at once.
-    * **Early stopping.** With ``val_share`` set, each user's most recent ``val_share`` of training ratings is
-      held out, the model trains on the rest for at most ``n_epochs`` epochs and stops when the validation
+    * **Early stopping** (the protocol of :class:`~recsys_course.models.torch_train.TorchRecommender`). With
+      ``val_size`` set (default 0.2 with ``val_split="last"``: each user's most recent 20 % of training
+      ratings), the model trains on the rest for at most ``n_epochs`` epochs and stops when the validation
       RMSE has not improved for ``patience`` epochs. With ``refit=True`` it is then trained again, from the
       same initialisation, on *all* of train for the best number of epochs (the held-out ratings are each
-      user's most recent — the most useful ones for predicting the future). ``val_share=None`` trains
+      user's most recent — the most useful ones for predicting the future). ``val_size=None`` trains
       ``n_epochs`` epochs on everything.
     * **Unknown ids.** ``predict`` for an unknown user returns :math:`\mu + b_i`, for an unknown item
       :math:`\mu + b_u`, for both :math:`\mu`; ``recommend`` raises :class:`UnknownIdError` for unknown users.
@@ -391,30 +279,34 @@ class BiasedMF(Recommender):
     * **Transfer (notebook 09).** ``init_from`` — a fitted ``BiasedMF`` with the same ``n_factors`` — starts the
       factors of every user and film it knows from its values instead of at random, and takes its
       :math:`\mu` and film biases (the user biases are then refitted in closed form on this train) —
-      fine-tuning a pretrained model; ``freeze_items=True`` (needs ``init_from``) then trains the user factors only: the films keep the
-      pretrained vectors, and films the pretrained model never saw keep zero factors (their biases still come
-      from this train). ``n_trainable_params_`` counts what was trained.
+      fine-tuning a pretrained model; ``freeze_items=True`` (needs ``init_from``) then trains the user factors
+      only: the films keep the pretrained vectors, and films the pretrained model never saw keep zero factors
+      (their biases still come from this train). ``n_trainable_params_`` counts what was trained.
 
-    Defaults were tuned on a validation slice of the rating-track train split (notebook 04). ``history_`` is
-    the :class:`~recsys_course.models.torch_train.History` of the early-stopping run, ``best_epoch_`` the
-    chosen number of epochs.
+    Defaults were tuned on a validation slice of the rating-track train split (notebook 04). After ``fit``:
+    ``mu_``, ``user_bias_``, ``item_bias_``, ``user_factors_``, ``item_factors_``, and from the protocol
+    ``history_`` (the early-stopping run's :class:`~recsys_course.models.torch_train.History`), ``best_epoch_``
+    (the chosen number of epochs), ``loss_``, ``fit_seconds_``.
     """
 
     predicts_ratings = True
 
     def __init__(self, n_factors: int = 32, lr: float = 0.003, reg: float = 0.1, reg_bias: float = 0.0,
-                 n_epochs: int = 30, batch_size: int = 1024, patience: int = 3, val_share: float | None = 0.2,
-                 refit: bool = True, init_std: float = 0.01, bias_init: str = "baseline",
-                 train_biases: bool = False, init_from: "BiasedMF | None" = None, freeze_items: bool = False,
-                 device=None, seed: int = 0, verbose: bool = True):
+                 weight_decay: float = 0.0, n_epochs: int = 30, batch_size: int = 1024, patience: int | None = 3,
+                 val_size: int | float | None = 0.2, val_split: str = "last", refit: bool = True,
+                 init_std: float = 0.01, bias_init: str = "baseline", train_biases: bool = False,
+                 init_from: BiasedMF | None = None, freeze_items: bool = False, device=None, seed: int = 0,
+                 verbose: bool = True):
         self.n_factors = n_factors
         self.lr = lr
         self.reg = reg
         self.reg_bias = reg_bias
+        self.weight_decay = weight_decay
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_share = val_share
+        self.val_size = val_size
+        self.val_split = val_split
         self.refit = refit
         self.init_std = init_std
         self.bias_init = bias_init
@@ -426,10 +318,13 @@ class BiasedMF(Recommender):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        _need_int(self, "n_factors", self.n_factors)
-        _need_num(self, "lr", self.lr, positive=True)
-        _need_num(self, "reg", self.reg)
-        _need_num(self, "reg_bias", self.reg_bias)
+        check_int(self, "n_factors", self.n_factors)
+        check_number(self, "reg", self.reg)
+        check_number(self, "reg_bias", self.reg_bias)
+        check_number(self, "init_std", self.init_std)
+        check_choice(self, "bias_init", self.bias_init, ("baseline", "zero"))
+        check_bool(self, "train_biases", self.train_biases)
+        check_bool(self, "freeze_items", self.freeze_items)
         src = self.init_from
         if src is not None and (not isinstance(src, BiasedMF) or not hasattr(src, "item_factors_")):
             raise ValueError("BiasedMF: init_from must be a fitted BiasedMF (the pretrained model), got "
@@ -440,14 +335,6 @@ class BiasedMF(Recommender):
         if self.freeze_items and src is None:
             raise ValueError("BiasedMF: freeze_items=True keeps the film factors fixed, so they must come from a "
                              "pretrained model: pass init_from=<a fitted BiasedMF>")
-        _need_int(self, "n_epochs", self.n_epochs)
-        _need_int(self, "batch_size", self.batch_size)
-        _need_int(self, "patience", self.patience)
-        _need_share(self, "val_share", self.val_share)
-        _need_num(self, "init_std", self.init_std)
-        _need_int(self, "seed", self.seed, low=0)
-        if self.bias_init not in ("baseline", "zero"):
-            raise ValueError(f"BiasedMF: bias_init must be 'baseline' or 'zero', got {self.bias_init!r}")
 
     def _biases(self, frame: pd.DataFrame):
         """(mu, b_u, b_i) on this model's full index, fitted on ``frame`` (ids absent from it get 0)."""
@@ -460,53 +347,46 @@ class BiasedMF(Recommender):
         bi[self._item_index.get_indexer(base.item_ids_)] = base.item_bias_
         return base.mu_, bu, bi
 
-    def _train_on(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
-        from .torch_train import resolve_device, train
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        import torch
 
-        torch = _torch()
-        device = resolve_device(self.device)
+        from ..networks.factorization import MFNet
+
         u = self._user_index.get_indexer(frame[USER])
         i = self._item_index.get_indexer(frame[ITEM])
         r = frame[RATING].to_numpy(np.float32)
         mu, bu, bi = self._biases(frame)
         if self.init_from is not None:
             mu, bu, bi = self._transferred_biases(frame, u, i, bi)
-        gen = torch.Generator().manual_seed(self.seed)
-        module = _mf_module(self.n_users, self.n_items, self.n_factors, mu, bu, bi, self.init_std,
-                            self.train_biases, gen)
+        network = MFNet(self.n_users, self.n_items, self.n_factors, mu, bu, bi, self.init_std, self.train_biases,
+                        generator)
         with torch.no_grad():  # ids absent from this frame keep zero factors (they never get a gradient)
-            module.P[torch.as_tensor(np.setdiff1d(np.arange(self.n_users), u))] = 0.0
-            module.Q[torch.as_tensor(np.setdiff1d(np.arange(self.n_items), i))] = 0.0
+            network.P[torch.as_tensor(np.setdiff1d(np.arange(self.n_users), u))] = 0.0
+            network.Q[torch.as_tensor(np.setdiff1d(np.arange(self.n_items), i))] = 0.0
             if self.init_from is not None:
-                self._start_from(module, self.init_from)
+                self._start_from(network, self.init_from)
         if self.freeze_items:
-            module.Q.requires_grad_(False)
-        self.n_trainable_params_ = int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-        reg, reg_bias = float(self.reg), float(self.reg_bias)
+            network.Q.requires_grad_(False)
+        self.n_trainable_params_ = int(sum(p.numel() for p in network.parameters() if p.requires_grad))
+        reg, reg_bias = float(self.reg), float(self.reg_bias) if self.train_biases else 0.0
 
-        def loss_fn(m, uu, ii, rr):
+        def loss(m, uu, ii, rr):
             p, q = m.P[uu], m.Q[ii]
             err = m.mu + m.bu[uu] + m.bi[ii] + (p * q).sum(1) - rr
-            loss = (err ** 2).mean() + reg * ((p ** 2).sum(1) + (q ** 2).sum(1)).mean()
-            if reg_bias and self.train_biases:
-                loss = loss + reg_bias * (m.bu[uu] ** 2 + m.bi[ii] ** 2).mean()
-            return loss
+            out = (err ** 2).mean() + reg * ((p ** 2).sum(1) + (q ** 2).sum(1)).mean()
+            if reg_bias:
+                out = out + reg_bias * (m.bu[uu] ** 2 + m.bi[ii] ** 2).mean()
+            return out
 
-        validate = None
-        if validation is not None:
-            vu = torch.as_tensor(self._user_index.get_indexer(validation[USER]))
-            vi = torch.as_tensor(self._item_index.get_indexer(validation[ITEM]))
-            vr = torch.as_tensor(validation[RATING].to_numpy(np.float32))
-            lo, hi = self.rating_range_
+        return TrainingSetup(network, loss, (u, i, r))
 
-            def validate(m):
-                pred = torch.clamp(m(vu.to(device), vi.to(device)), lo, hi)
-                return float(torch.sqrt(((pred - vr.to(device)) ** 2).mean()))
+    def _validation_predictions(self, setup: TrainingSetup, network, users, items):
+        import torch
 
-        hist = train(module, loss_fn, (u, i, r), epochs=epochs, batch_size=self.batch_size, lr=self.lr,
-                     validate=validate, mode="min", patience=self.patience, seed=self.seed, device=device,
-                     metric_name="val_rmse", desc=desc, verbose=self.verbose)
-        return module, hist
+        if "val_pairs" not in setup.state:
+            setup.state["val_pairs"] = (torch.as_tensor(users, device=self.device_),
+                                        torch.as_tensor(items, device=self.device_))
+        return network(*setup.state["val_pairs"])
 
     def _transferred_biases(self, frame: pd.DataFrame, u: np.ndarray, i: np.ndarray, bi_here: np.ndarray):
         r"""(mu, b_u, b_i) when starting from ``init_from``: its mu and the item biases of the films it knows
@@ -522,31 +402,26 @@ class BiasedMF(Recommender):
         bu = np.bincount(u, resid, minlength=self.n_users) / (BiasBaseline().reg_user + n_u)
         return src.mu_, bu, bi
 
-    def _start_from(self, module, src: "BiasedMF") -> None:
-        """Copy the pretrained factors of every user and film ``src`` knows into ``module`` (in place)."""
-        torch = _torch()
-        for table, ids, index, values in [(module.P, src.user_ids_, self._user_index, src.user_factors_),
-                                          (module.Q, src.item_ids_, self._item_index, src.item_factors_)]:
+    def _start_from(self, network, src: BiasedMF) -> None:
+        """Copy the pretrained factors of every user and film ``src`` knows into ``network`` (in place)."""
+        import torch
+
+        for table, ids, index, values in [(network.P, src.user_ids_, self._user_index, src.user_factors_),
+                                          (network.Q, src.item_ids_, self._item_index, src.item_factors_)]:
             pos = index.get_indexer(ids)
             known = pos >= 0
             table[torch.as_tensor(pos[known])] = torch.as_tensor(values[known], dtype=table.dtype)
         if self.freeze_items:  # films the pretrained model never saw: no vector to keep, so none at all
             unseen = np.setdiff1d(np.arange(self.n_items), self._item_index.get_indexer(src.item_ids_))
-            module.Q[torch.as_tensor(unseen)] = 0.0
+            network.Q[torch.as_tensor(unseen)] = 0.0
 
-    def _fit(self, train, users, items):
-        self._check_params()
-        start = time.perf_counter()
-        (module, _), _ = fit_early_stopped(self, train, "share", self.val_share, "BiasedMF")
-        self._store(module)
-        self.fit_seconds_ = time.perf_counter() - start
-
-    def _store(self, module) -> None:
-        self.mu_ = float(module.mu.cpu())
-        self.user_bias_ = module.bu.detach().cpu().numpy().astype(np.float64)
-        self.item_bias_ = module.bi.detach().cpu().numpy().astype(np.float64)
-        self.user_factors_ = module.P.detach().cpu().numpy().astype(np.float64)
-        self.item_factors_ = module.Q.detach().cpu().numpy().astype(np.float64)
+    def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
+        network = setup.network
+        self.mu_ = float(network.mu.cpu())
+        self.user_bias_ = network.bu.detach().cpu().numpy().astype(np.float64)
+        self.item_bias_ = network.bi.detach().cpu().numpy().astype(np.float64)
+        self.user_factors_ = network.P.detach().cpu().numpy().astype(np.float64)
+        self.item_factors_ = network.Q.detach().cpu().numpy().astype(np.float64)
 
     def _raw(self, users, items):
         dot = (_gather(self.user_factors_, users) * _gather(self.item_factors_, items)).sum(1)
@@ -588,11 +463,11 @@ class ALS(Recommender):
         self.seed = seed
 
     def _fit(self, train, users, items):
-        _need_int(self, "n_factors", self.n_factors)
-        _need_num(self, "reg", self.reg, positive=True)
-        _need_int(self, "n_iters", self.n_iters)
-        _need_num(self, "init_std", self.init_std, positive=True)
-        _need_int(self, "seed", self.seed, low=0)
+        check_int(self, "n_factors", self.n_factors)
+        check_number(self, "reg", self.reg, positive=True)
+        check_int(self, "n_iters", self.n_iters)
+        check_number(self, "init_std", self.init_std, positive=True)
+        check_int(self, "seed", self.seed, low=0)
         start = time.perf_counter()
         base = BiasBaseline().fit(train)  # same ids and order as this model
         self.mu_, self.user_bias_, self.item_bias_ = base.mu_, base.user_bias_, base.item_bias_
@@ -624,7 +499,7 @@ class _RankingFactors(Recommender):
     cannot rank them); unknown users raise :class:`UnknownIdError`."""
 
     def _predict(self, users, items):
-        _require_known_users(self, users)
+        require_known_users(self, users)
         known = items >= 0
         out = np.full(len(users), -np.inf)
         if known.any():
@@ -635,7 +510,7 @@ class _RankingFactors(Recommender):
         return (self.user_factors_[users] * self.item_factors_[items]).sum(1)
 
     def _score_users(self, users):
-        _require_known_users(self, users)
+        require_known_users(self, users)
         return self.user_factors_[users] @ self.item_factors_.T
 
 
@@ -660,8 +535,9 @@ class PureSVD(_RankingFactors):
     def _fit(self, train, users, items):
         from scipy.sparse.linalg import svds
 
-        _need_int(self, "n_factors", self.n_factors)
-        _need_int(self, "seed", self.seed, low=0)
+        check_int(self, "n_factors", self.n_factors)
+        check_bool(self, "binary", self.binary)
+        check_int(self, "seed", self.seed, low=0)
         if self.n_factors >= min(self.n_users, self.n_items):
             raise ValueError(f"PureSVD: n_factors must be smaller than min(n_users, n_items) = "
                              f"{min(self.n_users, self.n_items)}, got {self.n_factors}")
@@ -714,15 +590,15 @@ class ImplicitALS(_RankingFactors):
         self.seed = seed
 
     def _fit(self, train, users, items):
-        _need_int(self, "n_factors", self.n_factors)
-        _need_num(self, "reg", self.reg, positive=True)
-        _need_num(self, "alpha", self.alpha)
-        _need_int(self, "n_iters", self.n_iters)
-        _need_int(self, "cg_steps", self.cg_steps)
-        _need_num(self, "init_std", self.init_std, positive=True)
-        _need_int(self, "seed", self.seed, low=0)
-        if self.solver not in ("cg", "exact"):
-            raise ValueError(f"ImplicitALS: solver must be 'cg' or 'exact', got {self.solver!r}")
+        check_int(self, "n_factors", self.n_factors)
+        check_number(self, "reg", self.reg, positive=True)
+        check_number(self, "alpha", self.alpha)
+        check_int(self, "n_iters", self.n_iters)
+        check_bool(self, "use_ratings", self.use_ratings)
+        check_choice(self, "solver", self.solver, ("cg", "exact"))
+        check_int(self, "cg_steps", self.cg_steps)
+        check_number(self, "init_std", self.init_std, positive=True)
+        check_int(self, "seed", self.seed, low=0)
         start = time.perf_counter()
         strength = train[RATING].to_numpy(np.float64) if self.use_ratings else np.ones(len(train))
         if (strength <= 0).any():
@@ -743,43 +619,51 @@ class ImplicitALS(_RankingFactors):
         self.fit_seconds_ = time.perf_counter() - start
 
 
-class BPR(_RankingFactors):
+class BPR(_RankingFactors, TorchRecommender):
     r"""Bayesian personalised ranking (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009), in PyTorch.
 
-    Score :math:`x_{ui} = p_u^\top q_i + b_i`. Every training pair :math:`(u, i)` with a rating of at least
-    ``min_rating`` (``None``: every rating) is a positive; each epoch draws ``n_negatives`` items per positive
-    uniformly from the items :math:`u` has not rated and keeps the one the model currently scores highest, :math:`j`
-    (``n_negatives=1`` is the original uniform sampler; more candidates give the "adaptive", hard-negative
-    sampling of Rendle & Freudenthaler 2014, which learns faster). Mini-batch Adam minimises
+    Score :math:`x_{ui} = p_u^\top q_i + b_i` (the network is
+    :class:`recsys_course.networks.factorization.BPRNet`). Every training pair :math:`(u, i)` with a rating of
+    at least ``min_rating`` (``None``: every rating) is a positive; each epoch draws ``n_negatives`` items per
+    positive uniformly from the items :math:`u` has not rated and keeps the one the model currently scores
+    highest, :math:`j` (``n_negatives=1`` is the original uniform sampler; more candidates give the "adaptive",
+    hard-negative sampling of Rendle & Freudenthaler 2014, which learns faster). Mini-batch Adam minimises
 
     .. math:: \frac{1}{|\mathcal B|}\sum_{(u,i,j) \in \mathcal B} \Big[-\ln \sigma(x_{ui} - x_{uj})
               + \lambda\,(\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert q_j\rVert^2)
               + \lambda_b\,(b_i^2 + b_j^2)\Big],
 
-    a smooth surrogate of the AUC: it only asks that a positive outscores a negative.
+    a smooth surrogate of the AUC: it only asks that a positive outscores a negative. ``reg`` (:math:`\lambda`)
+    and ``reg_bias`` (:math:`\lambda_b`) are penalties inside the loss, on the rows a batch touches;
+    ``weight_decay`` is Adam's own L2 term on every parameter instead (default 0).
 
-    Early stopping: with ``val_n`` set, each user's last ``val_n`` training ratings are held out (users with
-    fewer keep everything), the model trains on the rest and stops when NDCG@10 on the held-out items rated
-    ≥ 4 has not improved for ``patience`` epochs; with ``refit=True`` it is then retrained from the same
-    initialisation on all of train for the best number of epochs. ``history_`` holds the validation run,
-    ``best_epoch_`` the chosen epochs, ``loss_`` the training loss per epoch of the final fit. Unknown items
-    score ``-inf``; unknown users raise. Cost :math:`O(|\mathcal R|\,k \cdot n_{\text{negatives}})` per epoch.
+    Early stopping (the protocol of :class:`~recsys_course.models.torch_train.TorchRecommender`): with
+    ``val_size`` set (default 10 with ``val_split="last"``: each user's 10 most recent training ratings; users
+    with fewer than 11 keep everything), the model trains on the rest and stops when NDCG@10 on the held-out
+    items rated ≥ 4 has not improved for ``patience`` epochs; with ``refit=True`` it is then retrained from the
+    same initialisation on all of train for the best number of epochs. ``history_`` holds the validation run,
+    ``best_epoch_`` the chosen epochs, ``loss_`` the training loss per epoch of the final fit. After ``fit``:
+    ``user_factors_``, ``item_factors_``, ``item_bias_``. Unknown items score ``-inf``; unknown users raise.
+    Cost :math:`O(|\mathcal R|\,k \cdot n_{\text{negatives}})` per epoch.
     """
 
     def __init__(self, n_factors: int = 64, lr: float = 0.005, reg: float = 0.0, reg_bias: float = 0.0,
-                 n_negatives: int = 5, min_rating: float | None = 4.0, n_epochs: int = 40, batch_size: int = 2048,
-                 patience: int = 4, val_n: int | None = 10, refit: bool = True, init_std: float = 0.01,
-                 device=None, seed: int = 0, verbose: bool = True):
+                 weight_decay: float = 0.0, n_negatives: int = 5, min_rating: float | None = 4.0,
+                 n_epochs: int = 40, batch_size: int = 2048, patience: int | None = 4,
+                 val_size: int | float | None = 10, val_split: str = "last", refit: bool = True,
+                 init_std: float = 0.01, device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.lr = lr
         self.reg = reg
         self.reg_bias = reg_bias
+        self.weight_decay = weight_decay
         self.n_negatives = n_negatives
         self.min_rating = min_rating
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_n = val_n
+        self.val_size = val_size
+        self.val_split = val_split
         self.refit = refit
         self.init_std = init_std
         self.device = device
@@ -787,25 +671,18 @@ class BPR(_RankingFactors):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        _need_int(self, "n_factors", self.n_factors)
-        _need_num(self, "lr", self.lr, positive=True)
-        _need_num(self, "reg", self.reg)
-        _need_num(self, "reg_bias", self.reg_bias)
-        _need_int(self, "n_negatives", self.n_negatives)
-        if self.min_rating is not None and not _is_num(self.min_rating):
-            raise ValueError(f"BPR: min_rating must be a number or None, got {self.min_rating!r}")
-        _need_int(self, "n_epochs", self.n_epochs)
-        _need_int(self, "batch_size", self.batch_size)
-        _need_int(self, "patience", self.patience)
-        if self.val_n is not None:
-            _need_int(self, "val_n", self.val_n)
-        _need_num(self, "init_std", self.init_std)
-        _need_int(self, "seed", self.seed, low=0)
+        check_int(self, "n_factors", self.n_factors)
+        check_number(self, "reg", self.reg)
+        check_number(self, "reg_bias", self.reg_bias)
+        check_int(self, "n_negatives", self.n_negatives)
+        check_number(self, "min_rating", self.min_rating, allow_none=True)
+        check_number(self, "init_std", self.init_std)
 
     def _sampler(self, u: np.ndarray, i: np.ndarray, seen_u: np.ndarray, seen_i: np.ndarray):
         """``data(epoch, generator)`` for the training loop: positives (u, i) and, each epoch, fresh negative
         candidates j of shape (n, n_negatives), none of them an item the user rated (``seen_u, seen_i``)."""
-        torch = _torch()
+        import torch
+
         n_items, n_neg = self.n_items, self.n_negatives
         keys = np.unique(seen_u.astype(np.int64) * n_items + seen_i)
         if len(keys) >= len(np.unique(seen_u)) * n_items:
@@ -828,22 +705,21 @@ class BPR(_RankingFactors):
 
         return data
 
-    def _train_on(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
-        from .torch_train import resolve_device, train
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        import torch
 
-        torch = _torch()
-        device = resolve_device(self.device)
+        from ..networks.factorization import BPRNet
+
         u = self._user_index.get_indexer(frame[USER])
         i = self._item_index.get_indexer(frame[ITEM])
         positive = np.ones(len(frame), dtype=bool) if self.min_rating is None else \
             frame[RATING].to_numpy() >= self.min_rating
         if not positive.any():
             raise ValueError(f"BPR: no training rating is >= min_rating={self.min_rating}; lower it or use None")
-        gen = torch.Generator().manual_seed(self.seed)
-        module = _bpr_module(self.n_users, self.n_items, self.n_factors, self.init_std, gen)
+        network = BPRNet(self.n_users, self.n_items, self.n_factors, self.init_std, generator)
         reg, reg_bias = float(self.reg), float(self.reg_bias)
 
-        def loss_fn(m, uu, ii, jj):
+        def loss(m, uu, ii, jj):
             p, qi = m.P[uu], m.Q[ii]
             if jj.shape[1] > 1:  # keep the candidate the model ranks highest: the hardest negative
                 with torch.no_grad():
@@ -852,41 +728,26 @@ class BPR(_RankingFactors):
             jj = jj[:, 0]
             qj = m.Q[jj]
             diff = (p * (qi - qj)).sum(1) + m.b[ii] - m.b[jj]
-            loss = -torch.nn.functional.logsigmoid(diff).mean()
-            loss = loss + reg * ((p ** 2).sum(1) + (qi ** 2).sum(1) + (qj ** 2).sum(1)).mean()
+            out = -torch.nn.functional.logsigmoid(diff).mean()
+            out = out + reg * ((p ** 2).sum(1) + (qi ** 2).sum(1) + (qj ** 2).sum(1)).mean()
             if reg_bias:
-                loss = loss + reg_bias * (m.b[ii] ** 2 + m.b[jj] ** 2).mean()
-            return loss
+                out = out + reg_bias * (m.b[ii] ** 2 + m.b[jj] ** 2).mean()
+            return out
 
-        validate = None
-        if validation is not None:
-            seen = sp.csr_matrix((np.ones(len(u)), (u, i)), shape=(self.n_users, self.n_items))
-            rel = validation[validation[RATING] >= RELEVANCE_THRESHOLD]
-            if rel.empty:  # implicit data without high ratings: every held-out item is relevant
-                rel = validation
-            relevant = sp.csr_matrix((np.ones(len(rel)), (self._user_index.get_indexer(rel[USER]),
-                                                          self._item_index.get_indexer(rel[ITEM]))),
-                                     shape=(self.n_users, self.n_items))
-            ndcg = _ndcg_validator(seen, relevant, device)
+        return TrainingSetup(network, loss, self._sampler(u[positive], i[positive], u, i))
 
-            def validate(m):
-                return ndcg(lambda rows: m.P[rows] @ m.Q.T + m.b[None, :])
+    def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
+        import torch
 
-        hist = train(module, loss_fn, self._sampler(u[positive], i[positive], u, i), epochs=epochs,
-                     batch_size=self.batch_size, lr=self.lr,
-                     validate=validate, mode="max", patience=self.patience, seed=self.seed, device=device,
-                     metric_name="val_ndcg@10", desc=desc, verbose=self.verbose)
-        return module, hist
+        if "val_users" not in setup.state:
+            setup.state["val_users"] = torch.as_tensor(users, device=self.device_)
+        return network.score_all(setup.state["val_users"])
 
-    def _fit(self, train, users, items):
-        self._check_params()
-        start = time.perf_counter()
-        (module, hist), _ = fit_early_stopped(self, train, "last", self.val_n, "BPR")
-        self.loss_ = list(hist.train_loss)
-        self.user_factors_ = module.P.detach().cpu().numpy().astype(np.float64)
-        self.item_factors_ = module.Q.detach().cpu().numpy().astype(np.float64)
-        self.item_bias_ = module.b.detach().cpu().numpy().astype(np.float64)
-        self.fit_seconds_ = time.perf_counter() - start
+    def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
+        network = setup.network
+        self.user_factors_ = network.P.detach().cpu().numpy().astype(np.float64)
+        self.item_factors_ = network.Q.detach().cpu().numpy().astype(np.float64)
+        self.item_bias_ = network.b.detach().cpu().numpy().astype(np.float64)
 
     def _pair_scores(self, users, items):
         return super()._pair_scores(users, items) + self.item_bias_[items]
@@ -920,10 +781,10 @@ class EASE(Recommender):
         self.dtype = dtype
 
     def _fit(self, train, users, items):
-        _need_num(self, "reg", self.reg, positive=True)
-        _need_int(self, "min_item_count", self.min_item_count)
-        if str(self.dtype) not in ("float32", "float64"):
-            raise ValueError(f"EASE: dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        check_number(self, "reg", self.reg, positive=True)
+        check_int(self, "min_item_count", self.min_item_count)
+        check_bool(self, "binary", self.binary)
+        check_choice(self, "dtype", str(self.dtype), ("float32", "float64"))
         start = time.perf_counter()
         counts = np.bincount(items, minlength=self.n_items)
         self.modelled_ = np.flatnonzero(counts >= self.min_item_count)
@@ -936,13 +797,13 @@ class EASE(Recommender):
         self.fit_seconds_ = time.perf_counter() - start
 
     def _score_users(self, users):
-        _require_known_users(self, users)
+        require_known_users(self, users)
         out = np.full((len(users), self.n_items), -np.inf)
         out[:, self.modelled_] = np.asarray(self.X_[users] @ self.B_, dtype=np.float64)
         return out
 
     def _predict(self, users, items):
-        _require_known_users(self, users)
+        require_known_users(self, users)
         col = pd.Index(self.modelled_).get_indexer(items)  # -1 for unknown or unmodelled items
         out = np.full(len(users), -np.inf)
         ok = np.flatnonzero(col >= 0)

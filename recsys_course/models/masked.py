@@ -39,26 +39,26 @@ the encoder and the scores.
   rank ``lora_r``, scale ``lora_alpha / lora_r``) on the linear layers named in ``lora_targets`` of every block
   train: :math:`r (d_{in} + d_{out})` parameters per adapted matrix. The head stays the identity.
 
-**Training** goes through :func:`recsys_course.models.torch_train.train` (mini-batch Adam over the trainable
-parameters only, a text progress bar per epoch, early stopping on NDCG@10 of each user's last training item with
-the best weights restored — the protocol of SASRec; not refitted). ``n_epochs`` is the budget of this stage.
-Cost per epoch :math:`O(N L (L d + d^2))` for :math:`N` windows of length :math:`L`, plus the loss.
+**Training** follows the one protocol of :class:`recsys_course.models.torch_train.TorchRecommender`, as SASRec
+does (:mod:`.sequential`): mini-batch Adam over the **trainable parameters only**, a text progress bar per epoch,
+early stopping on NDCG@10 of each user's last training item (``val_size=1``, ``val_split="last"``; ``[MASK]``
+appended, every held-out item relevant) with the best weights restored; not refitted by default (``refit=False``).
+``n_epochs`` is the budget of this stage. Cost per epoch :math:`O(N L (L d + d^2))` for :math:`N` windows of length
+:math:`L`, plus the loss. The stored tuning behind the defaults: ``recsys_course.models.tuning_tables("08")``.
 
-After ``fit``: ``module_``, ``history_``, ``best_epoch_``, ``fit_seconds_``, ``n_parameters_`` (all scalar
-parameters), ``n_trainable_`` (those this stage trained), ``n_examples_`` (training windows or fine-tuning
-examples), ``adapted_`` (the LoRA-adapted layers). Unknown users: :class:`~recsys_course.models.UnknownIdError`
-(serve a new user with :meth:`BERT4Rec.continue_sequence`); unknown items score ``-inf`` in ``predict``.
+After ``fit``: ``module_`` (a :class:`recsys_course.networks.sequential.BERT4RecNet`), ``history_``,
+``best_epoch_``, ``loss_``, ``fit_seconds_``, ``n_parameters_`` (all scalar parameters), ``n_trainable_`` (those
+this stage trained), ``n_examples_`` (training windows or fine-tuning examples), ``adapted_`` (the LoRA-adapted
+layers), ``seq_indptr_``/``seq_``. Unknown users: :class:`~recsys_course.models.UnknownIdError` (serve a new user
+with :meth:`BERT4Rec.continue_sequence`); unknown items score ``-inf`` in ``predict``.
 """
 from __future__ import annotations
 
-import functools
-import math
-import time
-
 import numpy as np
 
-from .sequential import _need_int, _need_num, _SequenceModel, last_windows
-from .sequential import _nn as _sequential_nn  # the transformer block, shared with SASRec
+from .checks import check_choice, check_int, check_number, check_share
+from .sequential import SequenceRecommender, last_windows
+from .torch_train import TrainingSetup
 
 __all__ = ["BERT4Rec"]
 
@@ -130,76 +130,22 @@ def finetune_examples(indptr: np.ndarray, seq: np.ndarray, max_len: int, last_n:
 
 
 # --------------------------------------------------------------------------------------------
-# the torch module (defined on first use: importing the package does not import torch)
-# --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _nn():
-    import torch
-    from torch import nn
-
-    Block = _sequential_nn()["Block"]  # SASRec's block, with bidirectional attention and GELU
-
-    class BERT4RecNet(nn.Module):
-        r""":math:`H^{(0)} = E_x + P` (``[MASK]`` has its own vector ``mask_emb``), bidirectional blocks, a final
-        LayerNorm and the linear ``head`` (identity at initialisation). Scores: :math:`h_t^\top e_i`."""
-
-        def __init__(self, n_items, d, max_len, n_blocks, n_heads, dropout, generator):
-            super().__init__()
-            self.n_items = n_items
-            self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
-            self.mask_emb = nn.Parameter(torch.zeros(d))
-            self.pos_emb = nn.Embedding(max_len, d)
-            self.drop = nn.Dropout(dropout)
-            self.blocks = nn.ModuleList([Block(d, n_heads, dropout, causal=False, activation="gelu")
-                                         for _ in range(n_blocks)])
-            self.ln = nn.LayerNorm(d)
-            self.head = nn.Linear(d, d)
-            with torch.no_grad():
-                for name, p in self.named_parameters():
-                    if "emb" in name:
-                        p.copy_(torch.randn(p.shape, generator=generator) / math.sqrt(d))
-                    elif name.startswith("ln") or ".ln" in name:
-                        p.fill_(1.0 if name.endswith("weight") else 0.0)
-                    elif p.dim() >= 2:
-                        bound = 1.0 / math.sqrt(p.shape[1])
-                        p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
-                    else:
-                        p.zero_()
-                self.item_emb.weight[0].zero_()
-                self.head.weight.copy_(torch.eye(d))
-                self.head.bias.zero_()
-
-        def encode(self, tokens):
-            L = tokens.shape[1]
-            is_mask = tokens > self.n_items
-            x = self.item_emb(tokens.masked_fill(is_mask, 0))
-            x = torch.where(is_mask[..., None], self.mask_emb.expand_as(x), x)
-            x = self.drop(x + self.pos_emb(torch.arange(L, device=tokens.device))[None])
-            pad = tokens == 0
-            for block in self.blocks:
-                x = block(x, pad)
-            return self.ln(x)
-
-        def forward(self, tokens):
-            return self.head(self.encode(tokens))
-
-    return {"BERT4RecNet": BERT4RecNet}
-
-
-# --------------------------------------------------------------------------------------------
 # the recommender
 # --------------------------------------------------------------------------------------------
-class BERT4Rec(_SequenceModel):
+class BERT4Rec(SequenceRecommender):
     r"""BERT4Rec-style bidirectional sequence model: masked-item pretraining, then one of four ways to learn the
-    next-item task (``mode``). See the module docstring for the formulas, the modes and the protocol.
+    next-item task (``mode``). See the module docstring for the formulas, the modes and the protocol; the network
+    is :class:`recsys_course.networks.sequential.BERT4RecNet`.
 
     Parameters beyond SASRec's (``n_factors``, ``n_blocks``, ``n_heads``, ``dropout``, ``max_len``, ``loss``,
-    ``n_negatives``, ``neg_power``, ``lr``, ``weight_decay``, ``n_epochs``, ``batch_size``, ``patience``, ``val_n``,
-    ``device``, ``seed``, ``verbose``): ``mode``; ``pretrained`` (a fitted ``mode="pretrain"`` BERT4Rec with the same
-    catalogue and architecture; required by ``finetune``/``frozen``/``lora``); ``mask_prob`` (cloze masking rate);
-    ``patience`` (``None``: 10 epochs when pretraining, 3 when fine-tuning); ``finetune_n`` (fine-tuning examples
-    per user: the last ``finetune_n`` positions of each training sequence,
-    ``None`` = all); ``lora_r``, ``lora_alpha``, ``lora_targets``.
+    ``n_negatives``, ``neg_power``, ``lr``, ``weight_decay``, ``n_epochs``, ``batch_size``, ``patience``,
+    ``val_size``, ``val_split``, ``refit``, ``device``, ``seed``, ``verbose``): ``mode``; ``pretrained`` (a fitted
+    ``mode="pretrain"`` BERT4Rec with the same catalogue and architecture; required by
+    ``finetune``/``frozen``/``lora``); ``mask_prob`` (cloze masking rate); ``last_share`` (share of pretraining
+    windows whose last item is masked, in [0, 1]); ``patience`` (``None``: 10 epochs when pretraining, 3 when
+    fine-tuning, see :attr:`patience_`); ``finetune_n`` (fine-tuning examples per user: the last ``finetune_n``
+    positions of each training sequence, ``None`` = all); ``lora_r``, ``lora_alpha``, ``lora_targets``.
+    ``refit=False`` by default, as for SASRec: only each user's last item is held out.
 
     Typical use::
 
@@ -207,16 +153,13 @@ class BERT4Rec(_SequenceModel):
         lora = BERT4Rec(mode="lora", pretrained=base).fit(train)  # cheap, many times
     """
 
-    _name = "BERT4Rec"
-
     def __init__(self, mode: str = "pretrain", pretrained=None, n_factors: int = 64, n_blocks: int = 1,
                  n_heads: int = 1, dropout: float = 0.2, max_len: int = 20, mask_prob: float = 0.2,
-                 last_share: float = 0.5,
-                 finetune_n: int | None = 5, lora_r: int = 4, lora_alpha: float = 8.0,
+                 last_share: float = 0.5, finetune_n: int | None = 5, lora_r: int = 4, lora_alpha: float = 8.0,
                  lora_targets: tuple = ("q", "v"), loss: str = "sampled_softmax", n_negatives: int = 256,
                  neg_power: float = 1.0, lr: float = 0.005, weight_decay: float = 0.0, n_epochs: int = 10,
-                 batch_size: int = 64, patience: int | None = None, val_n: int | None = 1, device=None, seed: int = 0,
-                 verbose: bool = True):
+                 batch_size: int = 64, patience: int | None = None, val_size: int | float | None = 1,
+                 val_split: str = "last", refit: bool = False, device=None, seed: int = 0, verbose: bool = True):
         self.mode = mode
         self.pretrained = pretrained
         self.n_factors = n_factors
@@ -238,7 +181,9 @@ class BERT4Rec(_SequenceModel):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_n = val_n
+        self.val_size = val_size
+        self.val_split = val_split
+        self.refit = refit
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -253,32 +198,22 @@ class BERT4Rec(_SequenceModel):
         return 10 if self.mode == "pretrain" else 3
 
     def _check_params(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"BERT4Rec: unknown mode {self.mode!r}; choose one of {list(MODES)}")
-        patience = self.patience
-        self.patience = self.patience_
-        try:
-            self._check_common()
-        finally:
-            self.patience = patience
-        _need_int(self, "n_blocks", self.n_blocks)
-        _need_int(self, "n_heads", self.n_heads)
-        if self.n_factors % self.n_heads:
-            raise ValueError(f"BERT4Rec: n_factors ({self.n_factors}) must be divisible by n_heads ({self.n_heads})")
-        _need_int(self, "max_len", self.max_len, low=2)
-        if not (isinstance(self.mask_prob, (int, float)) and not isinstance(self.mask_prob, bool)
-                and 0 < self.mask_prob < 1):
-            raise ValueError(f"BERT4Rec: mask_prob must be a probability strictly between 0 and 1, got "
-                             f"{self.mask_prob!r}")
-        _need_num(self, "last_share", self.last_share)
-        if self.last_share > 1:
-            raise ValueError(f"BERT4Rec: last_share must be a share between 0 and 1, got {self.last_share!r}")
-        _need_int(self, "finetune_n", self.finetune_n, allow_none=True)
-        _need_int(self, "lora_r", self.lora_r)
-        _need_num(self, "lora_alpha", self.lora_alpha, positive=True)
+        check_choice(self, "mode", self.mode, MODES)
+        super()._check_params()
+        self._check_transformer()
+        check_int(self, "max_len", self.max_len, low=2)
+        check_share(self, "mask_prob", self.mask_prob)
+        if check_number(self, "last_share", self.last_share) > 1:
+            raise ValueError(f"BERT4Rec: last_share must be a finite number >= 0 and <= 1, got {self.last_share!r}")
+        check_int(self, "finetune_n", self.finetune_n, allow_none=True)
+        check_int(self, "lora_r", self.lora_r)
+        check_number(self, "lora_alpha", self.lora_alpha, positive=True)
         if isinstance(self.lora_targets, str) or not self.lora_targets:
             raise ValueError(f"BERT4Rec: lora_targets must be a non-empty tuple of layer names such as ('q', 'v'), "
                              f"got {self.lora_targets!r}")
+        self._check_pretrained()
+
+    def _check_pretrained(self) -> None:
         needs = self.mode in ("finetune", "frozen", "lora")
         if needs and self.pretrained is None:
             raise ValueError(f"BERT4Rec: mode={self.mode!r} starts from a pretrained model; pass "
@@ -297,11 +232,8 @@ class BERT4Rec(_SequenceModel):
 
     @property
     def mask_token(self) -> int:
+        """The ``[MASK]`` token, ``n_items + 1`` (0 is padding, items are 1..n_items)."""
         return self.n_items + 1
-
-    def _build(self, generator):
-        return _nn()["BERT4RecNet"](self.n_items, self.n_factors, self.max_len, self.n_blocks, self.n_heads,
-                                    float(self.dropout), generator)
 
     def _query_tokens(self, indptr, seq, users):
         """The last ``max_len - 1`` items of each user followed by ``[MASK]``: tokens and lengths (mask included)."""
@@ -311,13 +243,15 @@ class BERT4Rec(_SequenceModel):
         return tokens, lengths + 1
 
     # ---- training -------------------------------------------------------------------------------
-    def _prepare_module(self, generator):
+    def _build(self, generator):
         """Build the network; load the pretrained weights and freeze/adapt according to the mode."""
         import torch
 
         from ..adapters import add_lora, freeze
+        from ..networks import sequential as nets
 
-        module = self._build(generator)
+        module = nets.BERT4RecNet(self.n_items, self.n_factors, self.max_len, self.n_blocks, self.n_heads,
+                                  float(self.dropout), generator)
         self.adapted_ = []
         if self.mode == "pretrain":
             freeze(module, ["head."])                   # pretraining learns the encoder; the head stays identity
@@ -339,66 +273,56 @@ class BERT4Rec(_SequenceModel):
             self.adapted_ = add_lora(module, self.lora_r, float(self.lora_alpha), tuple(self.lora_targets), gen)
         return module
 
-    def _fit(self, train, users, items):
+    def _pretraining_data(self, indptr: np.ndarray, seq: np.ndarray):
+        """``data(epoch, generator)``: every window of ``max_len`` items, cloze-masked afresh each epoch."""
         import torch
 
-        from ..adapters import count_parameters, trainable_parameters
-        from .torch_train import make_optimizer
-        from .torch_train import train as train_loop
-        from .sequential import _ndcg_at_k
+        windows = item_windows(indptr, seq, self.max_len)
+        windows = windows[(windows > 0).sum(1) >= 2]          # one item alone has no context to learn from
+        if len(windows) == 0:
+            raise ValueError("BERT4Rec: no user has two or more training interactions, nothing to pretrain on")
+        self.n_examples_ = len(windows)
+        last = (windows > 0).sum(1) - 1
+        mask_token, p, last_share = self.mask_token, float(self.mask_prob), float(self.last_share)
 
-        start = time.perf_counter()
-        fit_rows, held, fit_indptr, fit_seq = self._sequences(train, users, items)
-        gen = torch.Generator().manual_seed(self.seed)
-        module = self._prepare_module(gen).to(self.device_)
+        def data(epoch, generator):
+            u = torch.rand(windows.shape, generator=generator).numpy()
+            inputs, targets = mask_items(windows, u, p, mask_token)
+            if last_share > 0:  # some windows end in [MASK], the question asked at test time (Sun et al. 2019)
+                pick = torch.rand(len(windows), generator=generator).numpy() < last_share
+                rows = np.flatnonzero(pick)
+                inputs[rows, last[rows]] = mask_token
+                targets[rows, last[rows]] = windows[rows, last[rows]]
+            return torch.as_tensor(inputs), torch.as_tensor(targets)
 
-        mask_token, p = self.mask_token, float(self.mask_prob)
+        return data
+
+    def _training_data(self, indptr: np.ndarray, seq: np.ndarray):
+        """Cloze windows when pretraining, next-item examples (:func:`finetune_examples`) otherwise."""
         if self.mode == "pretrain":
-            windows = item_windows(fit_indptr, fit_seq, self.max_len)
-            windows = windows[(windows > 0).sum(1) >= 2]          # one item alone has no context to learn from
-            if len(windows) == 0:
-                raise ValueError("BERT4Rec: no user has two or more training interactions, nothing to pretrain on")
-            self.n_examples_ = len(windows)
-            last = (windows > 0).sum(1) - 1
-            last_share = float(self.last_share)
+            return self._pretraining_data(indptr, seq)
+        inputs, targets, _ = finetune_examples(indptr, seq, self.max_len, self.finetune_n, self.mask_token)
+        if len(inputs) == 0:
+            raise ValueError("BERT4Rec: no user has two or more training interactions, so there is no next item "
+                             "to fine-tune on")
+        self.n_examples_ = len(inputs)
+        return inputs, targets
 
-            def data(epoch, generator):
-                u = torch.rand(windows.shape, generator=generator).numpy()
-                inputs, targets = mask_items(windows, u, p, mask_token)
-                if last_share > 0:  # some windows end in [MASK], the question asked at test time (Sun et al. 2019)
-                    pick = torch.rand(len(windows), generator=generator).numpy() < last_share
-                    rows = np.flatnonzero(pick)
-                    inputs[rows, last[rows]] = mask_token
-                    targets[rows, last[rows]] = windows[rows, last[rows]]
-                return torch.as_tensor(inputs), torch.as_tensor(targets)
-        else:
-            inputs, targets, _ = finetune_examples(fit_indptr, fit_seq, self.max_len, self.finetune_n, mask_token)
-            if len(inputs) == 0:
-                raise ValueError("BERT4Rec: no user has two or more training interactions, so there is no next item "
-                                 "to fine-tune on")
-            self.n_examples_ = len(inputs)
-            data = (inputs, targets)
+    def _setup(self, frame, generator) -> TrainingSetup:
+        from ..adapters import count_parameters, trainable_parameters
 
-        validate = None
-        if held.any():
-            val_users = np.unique(users[held])
-            seen = self._matrix(users[fit_rows], items[fit_rows])[val_users]
-            relevant = self._matrix(users[held], items[held])[val_users]
-            v_tokens, v_len = self._query_tokens(fit_indptr, fit_seq, val_users)
+        setup = super()._setup(frame, generator)
+        self.n_parameters_ = count_parameters(setup.network)
+        self.n_trainable_ = count_parameters(setup.network, trainable_only=True)
+        setup.parameters = trainable_parameters(setup.network)     # the frozen ones never reach the optimiser
+        return setup
 
-            def validate(m):
-                return _ndcg_at_k(self._scores_from_tokens(m, v_tokens, v_len), seen, relevant)
+    def _patience(self) -> int:
+        return self.patience_
 
-        self.n_parameters_ = count_parameters(module)
-        self.n_trainable_ = count_parameters(module, trainable_only=True)
-        opt = make_optimizer(trainable_parameters(module), "adam", self.lr, self.weight_decay)
-        loss_fn = self._loss_fn(np.bincount(items[fit_rows], minlength=self.n_items))
-        hist = train_loop(module, loss_fn, data, epochs=self.n_epochs, batch_size=self.batch_size, optimizer=opt,
-                          validate=validate, mode="max", patience=self.patience_, seed=self.seed,
-                          device=self.device_, metric_name="val_ndcg@10", desc=f"BERT4Rec {self.mode}",
-                          verbose=self.verbose)
-        self.module_ = module
-        self._finish(hist, start)
+    def _run(self, frame, epochs, validation, desc):
+        """One training run of the protocol, labelled with the mode."""
+        return super()._run(frame, epochs, validation, f"{desc} {self.mode}")
 
     # ---- scoring --------------------------------------------------------------------------------
     def next_item_scores(self, movie_ids) -> np.ndarray:
@@ -416,39 +340,3 @@ class BERT4Rec(_SequenceModel):
         toks, lengths = self._query_tokens(indptr, seq, np.arange(T))
         with torch.no_grad():
             return self._scores_from_tokens(self.module_, toks, lengths).cpu().numpy().astype(np.float64)
-
-
-# --------------------------------------------------------------------------------------------
-# the tuning behind the defaults
-# --------------------------------------------------------------------------------------------
-#: The small tuning runs behind the defaults (notebook 08). Each was trained on the leave-last-out train split of
-#: ml-latest-small (``split.leave_last_n(ratings, n=1)``) with one CPU thread and ``seed=0``, everything else at the
-#: defaults; ``val_ndcg@10`` is the early-stopping score (each user's last *training* item, ``[MASK]`` appended,
-#: ranked over the whole catalogue) at the best epoch of at most 10. The test items were never used. Pretraining
-#: without ``last_share`` (0.0) and ``patience=3`` stopped after epoch 5 with its best at epoch 2 (0.0184): the cloze
-#: task alone does not teach "the item after the end", hence ``last_share=0.5`` and a patience of 10 for pretraining.
-#: The fine-tuning rows ran all 10 epochs (patience 10); the default fine-tuning patience is 3 (a lesson-time budget:
-#: their validation curves are flat within noise after the first epochs).
-LESSON_TUNING = {
-    "pretrain": {
-        "grid": ["lr", "last_share", "mask_prob"],
-        "results": [
-            {"lr": 0.002, "last_share": 0.0, "mask_prob": 0.2, "val_ndcg@10": 0.0184, "best_epoch": 8},
-            {"lr": 0.005, "last_share": 0.5, "mask_prob": 0.2, "val_ndcg@10": 0.0200, "best_epoch": 8},
-            {"lr": 0.002, "last_share": 0.5, "mask_prob": 0.2, "val_ndcg@10": 0.0202, "best_epoch": 8},
-            {"lr": 0.005, "last_share": 0.5, "mask_prob": 0.4, "val_ndcg@10": 0.0198, "best_epoch": 10},
-        ],
-    },
-    "fine-tuning": {
-        "grid": ["mode", "lr"],
-        "results": [
-            {"mode": "scratch", "lr": 0.005, "val_ndcg@10": 0.0081, "best_epoch": 9},
-            {"mode": "finetune", "lr": 0.005, "val_ndcg@10": 0.0255, "best_epoch": 1},
-            {"mode": "finetune", "lr": 0.001, "val_ndcg@10": 0.0251, "best_epoch": 3},
-            {"mode": "frozen", "lr": 0.005, "val_ndcg@10": 0.0243, "best_epoch": 8},
-            {"mode": "frozen", "lr": 0.02, "val_ndcg@10": 0.0204, "best_epoch": 8},
-            {"mode": "lora", "lr": 0.005, "val_ndcg@10": 0.0253, "best_epoch": 10},
-            {"mode": "lora", "lr": 0.02, "val_ndcg@10": 0.0251, "best_epoch": 4},
-        ],
-    },
-}

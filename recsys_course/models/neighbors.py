@@ -55,6 +55,7 @@ from ..config import ITEM, RATING, USER
 from ..similarity import SIMILARITIES, _keep, _prune_with_ranks
 from .base import Recommender
 from .baselines import BiasBaseline
+from .checks import check_choice, check_int, check_number
 
 __all__ = ["UserKNN", "ItemKNN"]
 
@@ -110,28 +111,18 @@ class _NeighbourhoodModel(Recommender):
         self.mode = mode
 
     @property
-    def predicts_ratings(self) -> bool:  # the protocol's flag follows the mode
+    def predicts_ratings(self) -> bool:
+        """True in ``mode="rating"``: the protocol's flag follows the mode."""
         return self.mode == "rating"
 
     # ---- checks ----------------------------------------------------------------------------------
     def _check_k(self) -> int:
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"{type(self).__name__}: k (the neighbourhood size) must be a positive integer, "
-                             f"got {k!r}")
-        return int(k)
+        return int(check_int(self, "k", self.k))
 
     def _check_params(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"{type(self).__name__}: unknown mode {self.mode!r}; choose 'rating' (predict "
-                             "ratings, baseline-corrected) or 'ranking' (sum of similarities, for top-N lists)")
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"{type(self).__name__}: unknown similarity {self.similarity!r}; choose one of "
-                             f"{sorted(SIMILARITIES)}")
-        s = self.shrinkage
-        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) or not np.isfinite(s) \
-                or s < 0:
-            raise ValueError(f"{type(self).__name__}: shrinkage must be a number >= 0, got {s!r}")
+        check_choice(self, "mode", self.mode, MODES)
+        check_choice(self, "similarity", self.similarity, sorted(SIMILARITIES))
+        check_number(self, "shrinkage", self.shrinkage)
         self._check_k()
 
     # ---- fit -------------------------------------------------------------------------------------
@@ -161,8 +152,7 @@ class _NeighbourhoodModel(Recommender):
         return kept if k == self._pruned[0] else _keep(kept, ranks < k)
 
     def _baseline(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        bl = self.baseline_
-        return bl.mu_ + bl._bias(bl.user_bias_, users) + bl._bias(bl.item_bias_, items)
+        return self.baseline_._raw(users, items)
 
     # ---- predict / score -------------------------------------------------------------------------
     def _predict(self, users, items):

@@ -1,9 +1,10 @@
 r"""Neural and sequential recommenders (notebook 06): :class:`NeuMF`, :class:`GRU4Rec`, :class:`SASRec`.
 
 All three are implicit-feedback models: every training rating counts as an interaction, whatever its value.
-They are trained with the course's one loop (:func:`recsys_course.models.torch_train.train`: mini-batch Adam,
-a text progress bar per epoch with the loss, early stopping with the best weights restored), take
-``device=None`` (CUDA, then MPS, then CPU) and ``seed``, and are deterministic on the CPU for a given seed.
+They are :class:`~recsys_course.models.torch_train.TorchRecommender` s, trained with the course's one protocol
+(mini-batch Adam, a text progress bar per epoch with the loss, early stopping with the best weights restored),
+take ``device=None`` (CUDA, then MPS, then CPU) and ``seed``, and are deterministic on the CPU for a given seed.
+Their networks are in :mod:`recsys_course.networks.sequential`.
 
 **Neural collaborative filtering.** :class:`NeuMF` (He et al. 2017) fuses a generalised matrix factorisation
 and a multi-layer perceptron over user and item embeddings and is trained as a binary classifier of
@@ -35,75 +36,46 @@ Losses (``loss=``), over every non-padding position of the training windows:
 * ``"bce"`` — SASRec's original binary cross-entropy with one uniform negative per position,
   :math:`-\ln\sigma(s_t(x_{t+1})) - \ln(1 - \sigma(s_t(j)))`.
 
-**Early stopping.** With ``val_n`` set, each user's last ``val_n`` training interactions are held out (users
-with fewer than ``val_n + 2`` keep everything), the model trains on the rest and stops when NDCG@10 of the
-held-out items — ranked over the whole catalogue minus the user's other training items — has not improved for
-``patience`` epochs; the best epoch's weights are kept. The models are **not** refitted on all of train
-(one interaction per user out of ~165 on MovieLens): the held-out items still enter each user's input
-sequence (and, for NeuMF, count as "seen") when recommending.
+**Early stopping.** With ``val_size`` set (default 1, ``val_split="last"``), each user's last ``val_size``
+training interactions are held out (users with fewer than ``val_size + 2`` keep everything:
+``min_train = 2``), the model trains on the rest and stops when NDCG@10 of the held-out items — every held-out
+item is relevant, ranked over the whole catalogue minus the user's other training items, exactly as
+:func:`recsys_course.evaluate.evaluate` ranks — has not improved for ``patience`` epochs; the best epoch's
+weights are kept. ``val_split="random"`` holds out random interactions instead. By default (``refit=False``) the
+models are **not** refitted on all of train: only one interaction per user (out of ~165 on MovieLens) was held
+out, so a second run would cost a whole training for little; the held-out items still enter each user's input
+sequence (and, for NeuMF, count as "seen") when recommending. ``refit=True`` retrains on all of train for the
+best number of epochs.
 
 **Common parameters.** ``n_factors`` (embedding size; also the GRU's hidden size), ``dropout``, ``lr`` and
 ``weight_decay`` (Adam), ``n_epochs`` (at most), ``batch_size`` (interactions for NeuMF, windows for the sequence
-models), ``patience``, ``val_n``, ``device``, ``seed``, ``verbose``; the sequence models add ``max_len`` (window
-length; ``recommend`` reads each user's last ``max_len`` items), ``loss``, ``n_negatives`` and ``neg_power``.
-Defaults are the tuned lesson values (:data:`LESSON_TUNING`). After ``fit``: ``module_`` (the ``torch.nn.Module``,
-on ``device_``), ``history_`` (:class:`~recsys_course.models.torch_train.History`), ``best_epoch_``,
-``fit_seconds_``; the sequence models also keep ``seq_indptr_``/``seq_`` (each user's training sequence as item
-positions, CSR-style) and ``n_windows_``.
+models), ``patience``, ``val_size``, ``val_split``, ``refit``, ``device``, ``seed``, ``verbose`` (see the glossary
+in CONTRIBUTING.md); the sequence models add ``max_len`` (window length; ``recommend`` reads each user's last
+``max_len`` items), ``loss``, ``n_negatives`` and ``neg_power``. Defaults are the tuned lesson values
+(``recsys_course.models.tuning_tables("06")``). After ``fit``: ``module_`` (the ``torch.nn.Module``, on
+``device_``), ``history_`` (:class:`~recsys_course.models.torch_train.History` of the validation run, None without
+one), ``best_epoch_``, ``loss_``, ``fit_seconds_``; the sequence models also keep ``seq_indptr_``/``seq_`` (each
+user's whole training sequence as item positions, CSR-style) and ``n_windows_``.
 
-**Unknown users and items.** ``recommend`` and ``predict`` raise :class:`~recsys_course.models.UnknownIdError`
-for users absent from train. ``predict`` gives unknown items ``-inf``. The sequence models can still serve a
-*new* user from a sequence of known movieIds with :meth:`GRU4Rec.continue_sequence` (unknown movieIds in it are
-dropped), with no retraining.
+**Unknown users and items.** ``recommend``, ``score`` and ``predict`` raise
+:class:`~recsys_course.models.UnknownIdError` for users absent from train. ``predict`` gives unknown items
+``-inf``. The sequence models can still serve a *new* user from a sequence of known movieIds with
+:meth:`SequenceRecommender.continue_sequence` (unknown movieIds in it are dropped), with no retraining.
 """
 from __future__ import annotations
 
-import functools
-import math
-import time
-
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..config import ITEM, RANK, SCORE, TIME, USER
-from .base import Recommender, UnknownIdError
+from ..metrics import top_k
+from .base import UnknownIdError
+from .checks import check_choice, check_int, check_number, is_int, require_known_users
+from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["NeuMF", "GRU4Rec", "SASRec"]
 
 LOSSES = ("sampled_softmax", "softmax", "bce")
-
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-def _is_int(value) -> bool:
-    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
-
-
-def _need_int(model, name: str, value, low: int = 1, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not _is_int(value) or value < low:
-        raise ValueError(f"{type(model).__name__}: {name} must be an integer >= {low}"
-                         f"{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _need_num(model, name: str, value, *, positive: bool = False, below_one: bool = False) -> None:
-    ok = (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-          and math.isfinite(value) and value >= 0 and not (positive and value == 0) and not (below_one and value >= 1))
-    if not ok:
-        what = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{type(model).__name__}: {name} must be {what} finite number"
-                         f"{' below 1' if below_one else ''}, got {value!r}")
-
-
-def _require_known_users(model, users: np.ndarray) -> None:
-    if (np.asarray(users) < 0).any():
-        raise UnknownIdError(f"{type(model).__name__} has no history for users absent from its training data. "
-                             "Serve them with Popularity, or (GRU4Rec, SASRec) with "
-                             "model.continue_sequence([movieId, ...]) once they have interacted with a few films.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,258 +133,46 @@ def last_windows(indptr: np.ndarray, seq: np.ndarray, users: np.ndarray, max_len
 
 
 # --------------------------------------------------------------------------------------------
-# torch modules (defined on first use, so importing the package does not import torch)
+# what the four neural rankers share (BERT4Rec in masked.py too)
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _nn():
-    import torch
-    from torch import nn
+class _NeuralRanker(TorchRecommender):
+    """Implicit-feedback ranking with the course's protocol: every held-out interaction is relevant for the
+    validation NDCG, users keep at least 2 training interactions, unknown users raise."""
 
-    class NeuMFNet(nn.Module):
-        r"""NeuMF (He et al. 2017): :math:`\hat y_{ui} = \sigma\big(h^\top [\,p_u^G \odot q_i^G \,;\,
-        \mathrm{MLP}([p_u^M; q_i^M])\,] + b\big)`; ``forward`` returns the logit."""
+    min_train = 2
+    validation_relevance = None
 
-        def __init__(self, n_users, n_items, n_factors, mlp_layers, dropout, generator):
-            super().__init__()
-            half = mlp_layers[0] // 2
-            std = 0.01
+    def _check_params(self) -> None:
+        check_int(self, "n_factors", self.n_factors)
+        check_number(self, "dropout", self.dropout, below=1)
 
-            def emb(n, d):
-                return nn.Parameter(torch.randn(n, d, generator=generator) * std)
+    def _require_known_users(self, users: np.ndarray) -> None:
+        require_known_users(self, users, lacks="history", advice="serve them with Popularity, or (GRU4Rec, "
+                            "SASRec, BERT4Rec) with model.continue_sequence([movieId, ...]) once they have "
+                            "interacted with a few films")
 
-            self.P_gmf, self.Q_gmf = emb(n_users, n_factors), emb(n_items, n_factors)
-            self.P_mlp, self.Q_mlp = emb(n_users, half), emb(n_items, half)
-            layers = []
-            for d_in, d_out in zip(mlp_layers[:-1], mlp_layers[1:]):
-                layers += [nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout)]
-            self.mlp = nn.Sequential(*layers)
-            self.out = nn.Linear(n_factors + mlp_layers[-1], 1)
-            with torch.no_grad():  # seeded initialisation of the dense layers too
-                for lin in [m for m in self.mlp if isinstance(m, nn.Linear)] + [self.out]:
-                    bound = 1.0 / math.sqrt(lin.in_features)
-                    lin.weight.copy_((torch.rand(lin.weight.shape, generator=generator) * 2 - 1) * bound)
-                    lin.bias.zero_()
-
-        def forward(self, u, i):
-            gmf = self.P_gmf[u] * self.Q_gmf[i]
-            mlp = self.mlp(torch.cat([self.P_mlp[u], self.Q_mlp[i]], -1))
-            return self.out(torch.cat([gmf, mlp], -1)).squeeze(-1)
-
-        def score_all(self, u, chunk_floats: int = 1 << 21):
-            """Logits of users ``u`` for every item, ``(len(u), n_items)``; the first MLP layer is split as
-            :math:`W[p; q] = W_p p + W_q q` so it is computed once per user and once per item."""
-            n_items = self.Q_gmf.shape[0]
-            w = self.out.weight[0]
-            k = self.P_gmf.shape[1]
-            gmf = (self.P_gmf[u] * w[:k]) @ self.Q_gmf.T
-            linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
-            if not linears:
-                mlp_in = torch.cat([self.P_mlp[u][:, None, :].expand(-1, n_items, -1),
-                                    self.Q_mlp[None].expand(len(u), -1, -1)], -1)
-                return gmf + mlp_in @ w[k:] + self.out.bias
-            first = linears[0]
-            half = self.P_mlp.shape[1]
-            A = self.P_mlp[u] @ first.weight[:, :half].T                       # (U, h1)
-            B = self.Q_mlp @ first.weight[:, half:].T + first.bias              # (I, h1)
-            rows = max(1, chunk_floats // (n_items * first.out_features))
-            parts = []
-            for s in range(0, len(u), rows):
-                h = torch.relu(A[s:s + rows, None, :] + B[None])               # (rows, I, h1)
-                for m in list(self.mlp)[2:]:
-                    h = m(h)
-                parts.append(h @ w[k:])
-            return gmf + torch.cat(parts, 0) + self.out.bias
-
-    class SelfAttention(nn.Module):
-        r"""Multi-head self-attention :math:`\mathrm{softmax}\big(QK^\top/\sqrt{d_h} + M\big)V`.
-
-        ``causal=True`` (SASRec): position :math:`t` only sees positions :math:`s \le t`, :math:`M_{ts} = -\infty`
-        for :math:`s > t`. ``causal=False`` (BERT4Rec): every position sees the whole window, and ``pad``
-        (batch × length, True on padding) sets :math:`M_{ts} = -\infty` for padding keys :math:`s`.
-        ``keep_attention=True`` stores the last attention weights in ``attention_``."""
-
-        def __init__(self, d, n_heads, dropout, causal=True):
-            super().__init__()
-            self.n_heads = n_heads
-            self.causal = causal
-            self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-            self.proj = nn.Linear(d, d)
-            self.drop = nn.Dropout(dropout)
-            self.keep_attention = False
-
-        def forward(self, x, pad=None):
-            B, L, d = x.shape
-            h = self.n_heads
-
-            def heads(t):
-                return t.view(B, L, h, d // h).transpose(1, 2)                # (B, h, L, d_h)
-
-            q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
-            att = q @ k.transpose(-2, -1) / math.sqrt(d // h)
-            if self.causal:
-                future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
-                att = att.masked_fill(future, float("-inf"))
-            if pad is not None:
-                att = att.masked_fill(pad[:, None, None, :], float("-inf"))
-            att = att.softmax(-1)
-            if self.keep_attention:
-                self.attention_ = att.detach()
-            y = (self.drop(att) @ v).transpose(1, 2).reshape(B, L, d)
-            return self.proj(y)
-
-    class Block(nn.Module):
-        """Pre-LayerNorm transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))`` (FFN: d → d → d).
-
-        SASRec: causal attention, ReLU. BERT4Rec: ``causal=False``, ``activation="gelu"`` (as in BERT)."""
-
-        def __init__(self, d, n_heads, dropout, causal=True, activation="relu"):
-            super().__init__()
-            act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation]
-            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn = SelfAttention(d, n_heads, dropout, causal=causal)
-            self.ffn = nn.Sequential(nn.Linear(d, d), act(), nn.Dropout(dropout), nn.Linear(d, d))
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x, pad=None):
-            x = x + self.drop(self.attn(self.ln1(x), pad))
-            return x + self.drop(self.ffn(self.ln2(x)))
-
-    class SASRecNet(nn.Module):
-        r"""SASRec: :math:`H^{(0)} = E_{x} + P`, ``n_blocks`` causal blocks, a final LayerNorm; the output
-        :math:`h_t` is scored against the same item embeddings :math:`E`."""
-
-        def __init__(self, n_items, d, max_len, n_blocks, n_heads, dropout, generator):
-            super().__init__()
-            self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
-            self.pos_emb = nn.Embedding(max_len, d)
-            self.drop = nn.Dropout(dropout)
-            self.blocks = nn.ModuleList([Block(d, n_heads, dropout) for _ in range(n_blocks)])
-            self.ln = nn.LayerNorm(d)
-            _seeded_init(self, generator)
-
-        def forward(self, tokens):
-            L = tokens.shape[1]
-            x = self.item_emb(tokens) + self.pos_emb(torch.arange(L, device=tokens.device))[None]
-            x = self.drop(x)
-            for block in self.blocks:
-                x = block(x)
-            return self.ln(x)
-
-    class GRU4RecNet(nn.Module):
-        r"""GRU4Rec-style: item embeddings → ``n_layers`` GRU layers → :math:`h_t`, scored against the
-        same item embeddings (tied input/output embeddings)."""
-
-        def __init__(self, n_items, d, n_layers, dropout, generator):
-            super().__init__()
-            self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
-            self.drop = nn.Dropout(dropout)
-            self.gru = nn.GRU(d, d, num_layers=n_layers, batch_first=True,
-                              dropout=dropout if n_layers > 1 else 0.0)
-            _seeded_init(self, generator)
-
-        def forward(self, tokens):
-            out, _ = self.gru(self.drop(self.item_emb(tokens)))
-            return self.drop(out)
-
-    def _seeded_init(module, generator):
-        """Initialise every parameter from ``generator``: embeddings N(0, 0.1²)-ish, matrices uniform ±1/√fan_in,
-        biases 0, LayerNorm 1/0. The padding embedding (row 0) is 0."""
-        with torch.no_grad():
-            for name, p in module.named_parameters():
-                if "emb" in name:
-                    p.copy_(torch.randn(p.shape, generator=generator) / math.sqrt(p.shape[1]))
-                elif name.startswith("ln") or ".ln" in name:
-                    p.fill_(1.0 if name.endswith("weight") else 0.0)
-                elif p.dim() >= 2:
-                    bound = 1.0 / math.sqrt(p.shape[1])
-                    p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
-                elif "gru" in name:
-                    bound = 1.0 / math.sqrt(p.shape[0] // 3)
-                    p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
-                else:
-                    p.zero_()
-            module.item_emb.weight[0].zero_()
-
-    return {"NeuMFNet": NeuMFNet, "SASRecNet": SASRecNet, "GRU4RecNet": GRU4RecNet, "Block": Block,
-            "SelfAttention": SelfAttention}
-
-
-# --------------------------------------------------------------------------------------------
-# validation: NDCG@10 of held-out items over the whole catalogue
-# --------------------------------------------------------------------------------------------
-def _ndcg_at_k(scores, seen: sp.csr_matrix, relevant: sp.csr_matrix, k: int = 10) -> float:
-    r"""Mean NDCG@k of a torch score matrix (rows = users in ``seen``/``relevant`` order, columns = items),
-    items in ``seen`` excluded: :math:`\mathrm{DCG}/\mathrm{IDCG}` with binary gains."""
-    import torch
-
-    s = scores.detach().float().cpu().clone()
-    s[torch.as_tensor(seen.toarray() > 0)] = float("-inf")
-    top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.numpy()
-    rel = relevant.toarray() > 0
-    hits = np.take_along_axis(rel, top, 1)
-    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    n_rel = np.minimum(rel.sum(1), k)
-    idcg = np.cumsum(disc)[np.maximum(n_rel, 1) - 1]
-    return float(((hits * disc).sum(1) / idcg)[n_rel > 0].mean())
-
-
-# --------------------------------------------------------------------------------------------
-# shared machinery
-# --------------------------------------------------------------------------------------------
-class _TorchRecommender(Recommender):
-    """Shared by the three models: checks, the validation slice, the device, ``predict`` and the fit timer."""
-
-    def _check_common(self) -> None:
-        _need_int(self, "n_factors", self.n_factors)
-        _need_num(self, "lr", self.lr, positive=True)
-        _need_num(self, "weight_decay", self.weight_decay)
-        _need_num(self, "dropout", self.dropout, below_one=True)
-        _need_int(self, "n_epochs", self.n_epochs)
-        _need_int(self, "batch_size", self.batch_size)
-        _need_int(self, "patience", self.patience)
-        _need_int(self, "val_n", self.val_n, allow_none=True)
-        _need_int(self, "seed", self.seed, low=0)
-
-    def _validation_split(self, train: pd.DataFrame):
-        """(fit rows, held-out rows) as boolean masks over ``train``: each user's last ``val_n`` interactions
-        (by time, then movieId) are held out if the user keeps at least 2."""
-        if self.val_n is None:
-            return np.ones(len(train), dtype=bool), np.zeros(len(train), dtype=bool)
-        if TIME not in train.columns:
-            raise ValueError(f"{type(self).__name__} stops early on each user's most recent interactions, which "
-                             f"needs a '{TIME}' column; add one or pass val_n=None to train n_epochs epochs")
-        df = pd.DataFrame({"u": train[USER].to_numpy(), "t": train[TIME].to_numpy(), "i": train[ITEM].to_numpy(),
-                           "row": np.arange(len(train))}).sort_values(["u", "t", "i"], kind="stable")
-        size = df.groupby("u")["i"].transform("size").to_numpy()
-        from_end = size - df.groupby("u").cumcount().to_numpy()
-        held = np.zeros(len(train), dtype=bool)
-        held[df["row"].to_numpy()] = (from_end <= self.val_n) & (size >= self.val_n + 2)
-        return ~held, held
-
-    def _matrix(self, users, items) -> sp.csr_matrix:
-        return sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
-                             shape=(self.n_users, self.n_items))
+    def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
+        self.module_ = setup.network
 
     def _predict(self, users, items):
-        _require_known_users(self, users)
+        """Through the full score rows (the sequence models score a user's next item all at once)."""
+        self._require_known_users(users)
         out = np.full(len(users), -np.inf)
         known = np.flatnonzero(items >= 0)
         if len(known):
             uniq, inv = np.unique(users[known], return_inverse=True)
-            scores = self._score_users(uniq)
-            out[known] = scores[inv, items[known]]
+            out[known] = self._score_users(uniq)[inv, items[known]]
         return out
 
-    def _finish(self, hist, start: float) -> None:
-        self.history_ = hist
-        validated = any(np.isfinite(v) for v in hist.val_metric)
-        # with a validation slice, the epoch whose weights were kept (0 = the untrained weights scored best);
-        # without one, every epoch ran and the last weights are kept
-        self.best_epoch_ = hist.best_epoch if validated else hist.n_epochs
-        self.fit_seconds_ = time.perf_counter() - start
+
+def _bce_with_logits(network, users, items, labels):
+    """NeuMF's loss: binary cross-entropy of the logits of a batch of (user, item, 0/1) triples."""
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(network(users, items), labels)
 
 
-class NeuMF(_TorchRecommender):
+class NeuMF(_NeuralRanker):
     r"""Neural matrix factorisation (He, Liao, Zhang, Nie, Hu & Chua 2017): GMF and an MLP, fused.
 
     .. math:: \phi^{G}_{ui} = p_u^G \odot q_i^G, \qquad
@@ -429,13 +189,14 @@ class NeuMF(_TorchRecommender):
     each epoch. Trained jointly from scratch (the paper also pre-trains GMF and MLP separately). Scores are
     the logits :math:`h^\top[\cdot] + b`. Cost: :math:`O(|\mathcal R|(1+n_{\text{neg}})\,d^2)` per epoch;
     scoring the whole catalogue for one user costs :math:`n_{\text{items}}` MLP passes (the first layer is
-    shared, see ``score_all``).
+    shared, see :meth:`~recsys_course.networks.sequential.NeuMFNet.score_all`). ``batch_size`` counts
+    interactions (positives and negatives). The other parameters: see the module docstring.
     """
 
     def __init__(self, n_factors: int = 32, mlp_layers: tuple = (32, 16, 8), n_negatives: int = 4,
                  dropout: float = 0.0, lr: float = 0.01, weight_decay: float = 0.0, n_epochs: int = 10,
-                 batch_size: int = 8192, patience: int = 3, val_n: int | None = 1, device=None, seed: int = 0,
-                 verbose: bool = True):
+                 batch_size: int = 8192, patience: int | None = 3, val_size: int | float | None = 1,
+                 val_split: str = "last", refit: bool = False, device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.mlp_layers = mlp_layers
         self.n_negatives = n_negatives
@@ -445,16 +206,18 @@ class NeuMF(_TorchRecommender):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_n = val_n
+        self.val_size = val_size
+        self.val_split = val_split
+        self.refit = refit
         self.device = device
         self.seed = seed
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        self._check_common()
-        _need_int(self, "n_negatives", self.n_negatives)
+        super()._check_params()
+        check_int(self, "n_negatives", self.n_negatives)
         layers = self.mlp_layers
-        if (not isinstance(layers, (tuple, list)) or len(layers) < 1 or not all(_is_int(x) and x >= 1 for x in layers)
+        if (not isinstance(layers, (tuple, list)) or len(layers) < 1 or not all(is_int(x) and x >= 1 for x in layers)
                 or layers[0] % 2):
             raise ValueError(f"NeuMF: mlp_layers must be a tuple of positive integers whose first entry (the "
                              f"concatenated user+item MLP embedding) is even, e.g. (64, 32, 16); got {layers!r}")
@@ -483,51 +246,31 @@ class NeuMF(_TorchRecommender):
 
         return data
 
-    def _fit(self, train, users, items):
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        from ..networks import sequential as nets
+
+        network = nets.NeuMFNet(self.n_users, self.n_items, self.n_factors, tuple(self.mlp_layers),
+                                float(self.dropout), generator)
+        data = self._sampler(self.user_positions(frame[USER]), self.item_positions(frame[ITEM]))
+        return TrainingSetup(network, _bce_with_logits, data)
+
+    def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
         import torch
 
-        from .torch_train import resolve_device
-        from .torch_train import train as train_loop
-
-        self._check_params()
-        start = time.perf_counter()
-        self.device_ = resolve_device(self.device)
-        fit_rows, held = self._validation_split(train)
-        gen = torch.Generator().manual_seed(self.seed)
-        module = _nn()["NeuMFNet"](self.n_users, self.n_items, self.n_factors, tuple(self.mlp_layers),
-                                   float(self.dropout), gen)
-        validate = None
-        if held.any():
-            val_users = np.unique(users[held])
-            seen = self._matrix(users[fit_rows], items[fit_rows])[val_users]
-            relevant = self._matrix(users[held], items[held])[val_users]
-            vu = torch.as_tensor(val_users, dtype=torch.int64)
-
-            def validate(m):
-                return _ndcg_at_k(m.score_all(vu.to(self.device_)), seen, relevant)
-
-        def loss_fn(m, uu, ii, yy):
-            return torch.nn.functional.binary_cross_entropy_with_logits(m(uu, ii), yy)
-
-        hist = train_loop(module, loss_fn, self._sampler(users[fit_rows], items[fit_rows]), epochs=self.n_epochs,
-                          batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, validate=validate,
-                          mode="max", patience=self.patience, seed=self.seed, device=self.device_,
-                          metric_name="val_ndcg@10", desc="NeuMF", verbose=self.verbose)
-        self.module_ = module
-        self._finish(hist, start)
+        return network.score_all(torch.as_tensor(users, dtype=torch.int64, device=self.device_))
 
     def _score_users(self, users):
         import torch
 
-        _require_known_users(self, users)
         with torch.no_grad():
             u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device_)
             return self.module_.score_all(u).cpu().numpy().astype(np.float64)
 
     def _predict(self, users, items):
+        """One forward pass per pair (not through the score rows)."""
         import torch
 
-        _require_known_users(self, users)
+        self._require_known_users(users)
         out = np.full(len(users), -np.inf)
         known = np.flatnonzero(items >= 0)
         if len(known):
@@ -538,131 +281,132 @@ class NeuMF(_TorchRecommender):
         return out
 
 
-class _SequenceModel(_TorchRecommender):
-    """What GRU4Rec and SASRec share: the sequences, the windows, the losses, validation and scoring."""
+# --------------------------------------------------------------------------------------------
+# the sequence models
+# --------------------------------------------------------------------------------------------
+def sequence_loss(loss: str, n_items: int, n_negatives: int, neg_power: float, counts, device):
+    r"""The next-item loss ``loss_fn(network, inputs, targets)`` of the module docstring, over every position with
+    a target (``targets > 0``): ``"softmax"``, ``"bce"`` or ``"sampled_softmax"`` with the proposal
+    :math:`q_j \propto (\text{counts}_j + 1)^{\text{neg\_power}}` and the logQ correction (uniform and uncorrected
+    when ``neg_power`` is 0). ``network(inputs)`` returns the states ``(B, L, d)``; ``network.item_emb`` the
+    tied item embeddings (row 0: padding)."""
+    import torch
+    import torch.nn.functional as F
 
-    _name = ""
+    n_neg = int(n_negatives)
+    q = log_q = None
+    if neg_power > 0:
+        w = (np.asarray(counts, dtype=np.float64) + 1.0) ** float(neg_power)
+        q = torch.as_tensor(w / w.sum(), dtype=torch.float32, device=device)
+        log_q = torch.cat([torch.zeros(1, device=device), torch.log(n_neg * q)])
 
-    def _check_common(self) -> None:
-        super()._check_common()
-        _need_int(self, "max_len", self.max_len)
-        if self.loss not in LOSSES:
-            raise ValueError(f"{type(self).__name__}: unknown loss {self.loss!r}; choose one of {list(LOSSES)}")
-        _need_int(self, "n_negatives", self.n_negatives)
-        _need_num(self, "neg_power", self.neg_power)
+    def loss_fn(m, inputs, targets):
+        h = m(inputs)                                                        # (B, L, d)
+        mask = targets > 0
+        hs, tg = h[mask], targets[mask]                                      # (N, d), (N,)
+        E = m.item_emb.weight                                                # (n_items + 1, d)
+        if loss == "softmax":
+            return F.cross_entropy(hs @ E[1:].T, tg - 1)
+        pos = (hs * E[tg]).sum(-1)                                           # (N,)
+        if loss == "bce":
+            neg_items = torch.randint(1, n_items + 1, tg.shape, device=tg.device)
+            neg = (hs * E[neg_items]).sum(-1)
+            valid = (neg_items != tg).float()
+            return (F.softplus(-pos) + valid * F.softplus(neg)).mean()
+        if log_q is None:
+            neg_items = torch.randint(1, n_items + 1, (n_neg,), device=tg.device)
+            neg = hs @ E[neg_items].T                                        # (N, n_neg)
+        else:  # popularity proposal: draw ∝ q, subtract log(n_neg q) from every logit (logQ correction)
+            neg_items = torch.multinomial(q, n_neg, replacement=True) + 1
+            neg = hs @ E[neg_items].T - log_q[neg_items][None, :]
+            pos = pos - log_q[tg]
+        neg = neg.masked_fill(neg_items[None, :] == tg[:, None], float("-inf"))
+        logits = torch.cat([pos[:, None], neg], 1)                           # (N, 1 + n_neg)
+        return F.cross_entropy(logits, torch.zeros(len(tg), dtype=torch.int64, device=tg.device))
+
+    return loss_fn
+
+
+class SequenceRecommender(_NeuralRanker):
+    """What GRU4Rec, SASRec and BERT4Rec share: the sequences, the losses, validation, scoring and serving a
+    sequence directly (:meth:`next_item_scores`, :meth:`continue_sequence`).
+
+    A subclass builds its network (``_build(generator)``) and its training data (``_training_data(indptr, seq)``
+    → ``(data, n_examples)``); ``_query_tokens`` says how the next item is asked for (here: the user's last
+    ``max_len`` items).
+    """
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self, "max_len", self.max_len)
+        check_choice(self, "loss", self.loss, LOSSES)
+        check_int(self, "n_negatives", self.n_negatives)
+        check_number(self, "neg_power", self.neg_power)
+
+    def _check_transformer(self) -> None:
+        """``n_blocks``, ``n_heads`` and heads that split ``n_factors`` evenly (SASRec, BERT4Rec)."""
+        check_int(self, "n_blocks", self.n_blocks)
+        check_int(self, "n_heads", self.n_heads)
+        if self.n_factors % self.n_heads:
+            raise ValueError(f"{type(self).__name__}: n_factors ({self.n_factors}) must be divisible by n_heads "
+                             f"({self.n_heads})")
+
+    # ---- the protocol's hooks -------------------------------------------------------------------
+    def sequences(self, frame: pd.DataFrame):
+        """Each user's items in ``frame``, in time order, as :func:`user_sequences` lays them out (rows = users
+        of ``user_ids_``): ``(indptr, seq)`` of item positions."""
+        return user_sequences(self.user_positions(frame[USER]), self.item_positions(frame[ITEM]),
+                              frame[TIME].to_numpy(), self.n_users)
+
+    def _prepare(self, train: pd.DataFrame) -> None:
+        if TIME not in train.columns:
+            raise ValueError(f"{type(self).__name__} orders each user's interactions by '{TIME}', which train does "
+                             "not have")
+        self.seq_indptr_, self.seq_ = self.sequences(train)
+
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        indptr, seq = self.sequences(frame)
+        data = self._training_data(indptr, seq)
+        network = self._build(generator)
+        loss = sequence_loss(self.loss, self.n_items, self.n_negatives, self.neg_power,
+                             np.bincount(seq, minlength=self.n_items), self.device_)
+        return TrainingSetup(network, loss, data, state={"indptr": indptr, "seq": seq})
+
+    def _training_data(self, indptr: np.ndarray, seq: np.ndarray):
+        """The next-item windows of the sequences (``n_windows_``)."""
+        inputs, targets = next_item_windows(indptr, seq, self.max_len)
+        if len(inputs) == 0:
+            raise ValueError(f"{type(self).__name__}: no user has two or more training interactions, so there is "
+                             "no next item to learn")
+        self.n_windows_ = len(inputs)
+        return inputs, targets
 
     def _build(self, generator):
         raise NotImplementedError
 
-    def _loss_fn(self, counts=None):
-        import torch
-        import torch.nn.functional as F
+    def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
+        tokens, lengths = self._query_tokens(setup.state["indptr"], setup.state["seq"], users)
+        return self._scores_from_tokens(network, tokens, lengths)
 
-        loss, n_neg, n_items = self.loss, int(self.n_negatives), self.n_items
-        q = log_q = None
-        if counts is not None and self.neg_power > 0:
-            w = (np.asarray(counts, dtype=np.float64) + 1.0) ** float(self.neg_power)
-            q = torch.as_tensor(w / w.sum(), dtype=torch.float32, device=self.device_)
-            log_q = torch.cat([torch.zeros(1, device=self.device_), torch.log(n_neg * q)])
-
-        def loss_fn(m, inputs, targets):
-            h = m(inputs)
-            mask = targets > 0
-            hs, tg = h[mask], targets[mask]                                  # (N, d), (N,)
-            E = m.item_emb.weight
-            if loss == "softmax":
-                return F.cross_entropy(hs @ E[1:].T, tg - 1)
-            pos = (hs * E[tg]).sum(-1)
-            if loss == "bce":
-                neg_items = torch.randint(1, n_items + 1, tg.shape, device=tg.device)
-                neg = (hs * E[neg_items]).sum(-1)
-                valid = (neg_items != tg).float()
-                return (F.softplus(-pos) + valid * F.softplus(neg)).mean()
-            if log_q is None:
-                neg_items = torch.randint(1, n_items + 1, (n_neg,), device=tg.device)
-                neg = hs @ E[neg_items].T                                    # (N, n_neg)
-            else:  # popularity proposal: draw ∝ q, subtract log(n_neg q) from every logit (logQ correction)
-                neg_items = torch.multinomial(q, n_neg, replacement=True) + 1
-                neg = hs @ E[neg_items].T - log_q[neg_items][None, :]
-                pos = pos - log_q[tg]
-            neg = neg.masked_fill(neg_items[None, :] == tg[:, None], float("-inf"))
-            logits = torch.cat([pos[:, None], neg], 1)
-            return F.cross_entropy(logits, torch.zeros(len(tg), dtype=torch.int64, device=tg.device))
-
-        return loss_fn
-
-    def _hidden_last(self, module, tokens, lengths):
-        """:math:`h_T` of every row: the output at its last real position."""
-        import torch
-
-        h = module(tokens)
-        return h[torch.arange(len(tokens), device=h.device), lengths - 1]
-
-    def _scores_from_tokens(self, module, tokens: np.ndarray, lengths: np.ndarray):
-        import torch
-
-        t = torch.as_tensor(tokens, device=self.device_)
-        ln = torch.as_tensor(lengths, device=self.device_)
-        return self._hidden_last(module, t, ln) @ module.item_emb.weight[1:].T
-
-    def _sequences(self, train, users, items):
-        """What every sequence model does first in ``fit``: check the parameters and the time column, pick the
-        device, keep each user's whole training sequence (``seq_indptr_``, ``seq_``) and cut the validation
-        slice. Returns ``(fit_rows, held, fit_indptr, fit_seq)``: the rows trained on, the held-out rows, and the
-        sequences of the trained-on rows."""
-        from .torch_train import resolve_device
-
-        self._check_params()
-        if TIME not in train.columns:
-            raise ValueError(f"{self._name} orders each user's interactions by '{TIME}', which train does not have")
-        self.device_ = resolve_device(self.device)
-        times = train[TIME].to_numpy()
-        self.seq_indptr_, self.seq_ = user_sequences(users, items, times, self.n_users)
-        fit_rows, held = self._validation_split(train)
-        fit_indptr, fit_seq = user_sequences(users[fit_rows], items[fit_rows], times[fit_rows], self.n_users)
-        return fit_rows, held, fit_indptr, fit_seq
-
-    def _fit(self, train, users, items):
-        import torch
-
-        from .torch_train import train as train_loop
-
-        start = time.perf_counter()
-        fit_rows, held, fit_indptr, fit_seq = self._sequences(train, users, items)
-        inputs, targets = next_item_windows(fit_indptr, fit_seq, self.max_len)
-        if len(inputs) == 0:
-            raise ValueError(f"{self._name}: no user has two or more training interactions, so there is no "
-                             "next item to learn")
-        self.n_windows_ = len(inputs)
-        gen = torch.Generator().manual_seed(self.seed)
-        module = self._build(gen)
-        validate = None
-        if held.any():
-            val_users = np.unique(users[held])
-            seen = self._matrix(users[fit_rows], items[fit_rows])[val_users]
-            relevant = self._matrix(users[held], items[held])[val_users]
-            v_tokens, v_len = self._query_tokens(fit_indptr, fit_seq, val_users)
-
-            def validate(m):
-                return _ndcg_at_k(self._scores_from_tokens(m, v_tokens, v_len), seen, relevant)
-
-        loss_fn = self._loss_fn(np.bincount(items[fit_rows], minlength=self.n_items))
-        hist = train_loop(module, loss_fn, (inputs, targets), epochs=self.n_epochs,
-                          batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, validate=validate,
-                          mode="max", patience=self.patience, seed=self.seed, device=self.device_,
-                          metric_name="val_ndcg@10", desc=self._name, verbose=self.verbose)
-        self.module_ = module
-        self._finish(hist, start)
-
+    # ---- scoring --------------------------------------------------------------------------------
     def _query_tokens(self, indptr, seq, users):
         """The input that asks the model for each user's next item: tokens and lengths (here the user's last
         ``max_len`` items; the masked model appends a [MASK])."""
         return last_windows(indptr, seq, users, self.max_len)
 
+    def _scores_from_tokens(self, network, tokens: np.ndarray, lengths: np.ndarray):
+        """:math:`h_T^\\top e_i` for every item, with :math:`h_T` the output at each row's last real position."""
+        import torch
+
+        t = torch.as_tensor(tokens, device=self.device_)
+        ln = torch.as_tensor(lengths, device=self.device_)
+        h = network(t)                                                       # (B, L, d)
+        h_last = h[torch.arange(len(t), device=h.device), ln - 1]            # (B, d)
+        return h_last @ network.item_emb.weight[1:].T                        # (B, n_items)
+
     def _score_users(self, users, batch: int = 512):
         import torch
 
-        _require_known_users(self, users)
         out = np.empty((len(users), self.n_items))
         with torch.no_grad():
             for s in range(0, len(users), batch):
@@ -673,11 +417,11 @@ class _SequenceModel(_TorchRecommender):
     # ---- serving a sequence directly -------------------------------------------------------------
     def _tokens_of(self, movie_ids) -> np.ndarray:
         ids = np.asarray(list(movie_ids))
-        pos = self._item_index.get_indexer(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+        pos = self.item_positions(ids) if len(ids) else np.zeros(0, dtype=np.int64)
         pos = pos[pos >= 0][-self.max_len:]
         if len(pos) == 0:
-            raise UnknownIdError(f"{self._name}: none of the movieIds {list(ids[:5])} is in the training catalogue, "
-                                 "so there is no sequence to continue")
+            raise UnknownIdError(f"{type(self).__name__}: none of the movieIds {list(ids[:5])} is in the training "
+                                 "catalogue, so there is no sequence to continue")
         return pos.astype(np.int64) + 1
 
     def next_item_scores(self, movie_ids) -> np.ndarray:
@@ -697,22 +441,22 @@ class _SequenceModel(_TorchRecommender):
 
     def continue_sequence(self, movie_ids, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``k`` next items after the sequence ``movie_ids`` (oldest first) — for any user, known or new,
-        without retraining. Returns ``movieId, score, rank``; the sequence's own items are excluded if
-        ``exclude_seen``."""
-        from .base import top_k
+        without retraining.
 
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        Returns a DataFrame ``movieId, score, rank``; the sequence's own items are excluded if ``exclude_seen``.
+        Raises :class:`~recsys_course.models.UnknownIdError` if no movieId of the sequence is in the catalogue.
+        """
+        check_int(None, "k", k)
         scores = self.next_item_scores(movie_ids)[-1].copy()
         if exclude_seen:  # every known item of the sequence, also those older than the last max_len
-            pos = self._item_index.get_indexer(np.asarray(list(movie_ids)))
+            pos = self.item_positions(np.asarray(list(movie_ids)))
             scores[pos[pos >= 0]] = -np.inf
         top = top_k(scores[None], k)[0]
         top = top[np.isfinite(scores[top])]
         return pd.DataFrame({ITEM: self.item_ids_[top], SCORE: scores[top], RANK: np.arange(1, len(top) + 1)})
 
 
-class GRU4Rec(_SequenceModel):
+class GRU4Rec(SequenceRecommender):
     r"""A GRU next-item model in the spirit of GRU4Rec (Hidasi, Karatzoglou, Baltrunas & Tikk 2016).
 
     .. math:: z_t = \sigma(W_z e_{x_t} + U_z h_{t-1} + b_z), \quad r_t = \sigma(W_r e_{x_t} + U_r h_{t-1} + b_r),
@@ -726,14 +470,14 @@ class GRU4Rec(_SequenceModel):
     and the GRU output. Differences from the original: users' whole histories cut into windows of ``max_len``
     instead of session-parallel mini-batches, and the losses of the module docstring instead of TOP1/BPR.
     Cost: :math:`O(|\mathcal R|\,d^2)` per epoch plus the loss (:math:`O(|\mathcal R|\,d\,n_{\text{neg}})`).
+    The network: :class:`recsys_course.networks.sequential.GRU4RecNet`.
     """
-
-    _name = "GRU4Rec"
 
     def __init__(self, n_factors: int = 64, n_layers: int = 1, dropout: float = 0.2, max_len: int = 20,
                  loss: str = "sampled_softmax", n_negatives: int = 256, neg_power: float = 1.0, lr: float = 0.02,
-                 weight_decay: float = 0.0, n_epochs: int = 10, batch_size: int = 64, patience: int = 3,
-                 val_n: int | None = 1, device=None, seed: int = 0, verbose: bool = True):
+                 weight_decay: float = 0.0, n_epochs: int = 10, batch_size: int = 64, patience: int | None = 3,
+                 val_size: int | float | None = 1, val_split: str = "last", refit: bool = False, device=None,
+                 seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.dropout = dropout
@@ -746,20 +490,24 @@ class GRU4Rec(_SequenceModel):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_n = val_n
+        self.val_size = val_size
+        self.val_split = val_split
+        self.refit = refit
         self.device = device
         self.seed = seed
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        self._check_common()
-        _need_int(self, "n_layers", self.n_layers)
+        super()._check_params()
+        check_int(self, "n_layers", self.n_layers)
 
     def _build(self, generator):
-        return _nn()["GRU4RecNet"](self.n_items, self.n_factors, self.n_layers, float(self.dropout), generator)
+        from ..networks import sequential as nets
+
+        return nets.GRU4RecNet(self.n_items, self.n_factors, self.n_layers, float(self.dropout), generator)
 
 
-class SASRec(_SequenceModel):
+class SASRec(SequenceRecommender):
     r"""Self-attentive sequential recommendation in the spirit of SASRec (Kang & McAuley 2018).
 
     Input :math:`H^{(0)}_t = e_{x_t} + p_t` (item embedding plus a **learned positional embedding** of the
@@ -774,15 +522,15 @@ class SASRec(_SequenceModel):
     :math:`d_h = d / n_{\text{heads}}`), a final LayerNorm, and the scores :math:`s_t(i) = h_t^\top e_i` with the
     **item embeddings shared** between input and output. Windows are right-padded: a real position only
     attends to real positions before it, so padding needs no extra mask. Cost per epoch
-    :math:`O(|\mathcal R|\,(L d + d^2))` with :math:`L` = ``max_len``, plus the loss.
+    :math:`O(|\mathcal R|\,(L d + d^2))` with :math:`L` = ``max_len``, plus the loss. The network:
+    :class:`recsys_course.networks.sequential.SASRecNet`.
     """
-
-    _name = "SASRec"
 
     def __init__(self, n_factors: int = 64, n_blocks: int = 1, n_heads: int = 1, dropout: float = 0.2,
                  max_len: int = 20, loss: str = "sampled_softmax", n_negatives: int = 256, neg_power: float = 1.0,
                  lr: float = 0.005, weight_decay: float = 0.0, n_epochs: int = 10, batch_size: int = 64,
-                 patience: int = 3, val_n: int | None = 1, device=None, seed: int = 0, verbose: bool = True):
+                 patience: int | None = 3, val_size: int | float | None = 1, val_split: str = "last",
+                 refit: bool = False, device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -796,90 +544,19 @@ class SASRec(_SequenceModel):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_n = val_n
+        self.val_size = val_size
+        self.val_split = val_split
+        self.refit = refit
         self.device = device
         self.seed = seed
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        self._check_common()
-        _need_int(self, "n_blocks", self.n_blocks)
-        _need_int(self, "n_heads", self.n_heads)
-        if self.n_factors % self.n_heads:
-            raise ValueError(f"SASRec: n_factors ({self.n_factors}) must be divisible by n_heads ({self.n_heads})")
+        super()._check_params()
+        self._check_transformer()
 
     def _build(self, generator):
-        return _nn()["SASRecNet"](self.n_items, self.n_factors, self.max_len, self.n_blocks, self.n_heads,
-                                  float(self.dropout), generator)
+        from ..networks import sequential as nets
 
-
-# --------------------------------------------------------------------------------------------
-# the tuning behind the defaults
-# --------------------------------------------------------------------------------------------
-#: The tuning runs behind the defaults (notebook 06, section 5). Each setting was trained on the leave-last-out
-#: train split of ml-latest-small (``split.leave_last_n(ratings, n=1)``) with one CPU thread and ``seed=0``;
-#: ``val_ndcg@10`` is its early-stopping score (each user's last *training* item, ranked over the whole
-#: catalogue) at the best epoch; ``seconds`` the wall-clock fit time on a busy 2-core machine. The test items
-#: were never used. ``fixed`` holds the other arguments; everything else is the default. The notebook's
-#: ``full`` profile re-runs these grids.
-LESSON_TUNING = {
-    "GRU4Rec": {
-        "model": "GRU4Rec",
-        "fixed": {"max_len": 20, "n_epochs": 10, "patience": 3},
-        "grid": ["lr", "n_negatives", "n_factors"],
-        "results": [
-            {"lr": 0.005, "n_negatives": 128, "n_factors": 32, "val_ndcg@10": 0.0164, "best_epoch": 6, "epochs": 9, "seconds": 35},
-            {"lr": 0.005, "n_negatives": 128, "n_factors": 64, "val_ndcg@10": 0.0242, "best_epoch": 7, "epochs": 10, "seconds": 54},
-            {"lr": 0.005, "n_negatives": 256, "n_factors": 32, "val_ndcg@10": 0.0306, "best_epoch": 9, "epochs": 10, "seconds": 34},
-            {"lr": 0.005, "n_negatives": 256, "n_factors": 64, "val_ndcg@10": 0.0326, "best_epoch": 10, "epochs": 10, "seconds": 110},
-            {"lr": 0.01, "n_negatives": 128, "n_factors": 32, "val_ndcg@10": 0.0173, "best_epoch": 6, "epochs": 9, "seconds": 80},
-            {"lr": 0.01, "n_negatives": 128, "n_factors": 64, "val_ndcg@10": 0.03, "best_epoch": 7, "epochs": 10, "seconds": 62},
-            {"lr": 0.01, "n_negatives": 256, "n_factors": 32, "val_ndcg@10": 0.0308, "best_epoch": 10, "epochs": 10, "seconds": 29},
-            {"lr": 0.01, "n_negatives": 256, "n_factors": 64, "val_ndcg@10": 0.0386, "best_epoch": 8, "epochs": 10, "seconds": 58},
-            {"lr": 0.02, "n_negatives": 128, "n_factors": 32, "val_ndcg@10": 0.0265, "best_epoch": 10, "epochs": 10, "seconds": 38},
-            {"lr": 0.02, "n_negatives": 128, "n_factors": 64, "val_ndcg@10": 0.0298, "best_epoch": 8, "epochs": 10, "seconds": 65},
-            {"lr": 0.02, "n_negatives": 256, "n_factors": 32, "val_ndcg@10": 0.0376, "best_epoch": 10, "epochs": 10, "seconds": 36},
-            {"lr": 0.02, "n_negatives": 256, "n_factors": 64, "val_ndcg@10": 0.0421, "best_epoch": 9, "epochs": 10, "seconds": 32},
-        ],
-    },
-    "GRU4Rec-loss": {
-        "model": "GRU4Rec",
-        "fixed": {"max_len": 20, "n_epochs": 10, "patience": 3, "n_factors": 64, "lr": 0.02, "n_negatives": 256},
-        "grid": ["loss", "neg_power"],
-        "results": [
-            {"loss": "sampled_softmax", "neg_power": 1.0, "val_ndcg@10": 0.0421, "best_epoch": 9, "epochs": 10, "seconds": 32},
-            {"loss": "bce", "neg_power": 0.0, "val_ndcg@10": 0.0277, "best_epoch": 9, "epochs": 10, "seconds": 24},
-            {"loss": "sampled_softmax", "neg_power": 0.0, "val_ndcg@10": 0.0286, "best_epoch": 9, "epochs": 10, "seconds": 25},
-            {"loss": "softmax", "neg_power": 1.0, "val_ndcg@10": 0.0621, "best_epoch": 9, "epochs": 10, "seconds": 270},
-        ],
-    },
-    "SASRec": {
-        "model": "SASRec",
-        "fixed": {"max_len": 20, "n_epochs": 10, "patience": 3, "n_negatives": 256},
-        "grid": ["n_blocks", "lr"],
-        "results": [
-            {"n_blocks": 1, "lr": 0.002, "val_ndcg@10": 0.0411, "best_epoch": 9, "epochs": 10, "seconds": 32},
-            {"n_blocks": 1, "lr": 0.005, "val_ndcg@10": 0.0416, "best_epoch": 9, "epochs": 10, "seconds": 22},
-            {"n_blocks": 1, "lr": 0.01, "val_ndcg@10": 0.0327, "best_epoch": 10, "epochs": 10, "seconds": 23},
-            {"n_blocks": 2, "lr": 0.002, "val_ndcg@10": 0.0176, "best_epoch": 3, "epochs": 6, "seconds": 21},
-            {"n_blocks": 2, "lr": 0.005, "val_ndcg@10": 0.0183, "best_epoch": 3, "epochs": 6, "seconds": 22},
-            {"n_blocks": 2, "lr": 0.01, "val_ndcg@10": 0.0301, "best_epoch": 10, "epochs": 10, "seconds": 36},
-        ],
-    },
-    "NeuMF": {
-        "model": "NeuMF",
-        "fixed": {"n_epochs": 10, "patience": 3, "batch_size": 8192, "mlp_layers": (32, 16, 8)},
-        "grid": ["n_factors", "lr"],
-        "results": [
-            {"n_factors": 16, "lr": 0.005, "val_ndcg@10": 0.0305, "best_epoch": 9, "epochs": 10, "seconds": 21},
-            {"n_factors": 16, "lr": 0.01, "val_ndcg@10": 0.033, "best_epoch": 6, "epochs": 9, "seconds": 14},
-            {"n_factors": 16, "lr": 0.02, "val_ndcg@10": 0.0324, "best_epoch": 6, "epochs": 9, "seconds": 15},
-            {"n_factors": 32, "lr": 0.005, "val_ndcg@10": 0.0292, "best_epoch": 9, "epochs": 10, "seconds": 18},
-            {"n_factors": 32, "lr": 0.01, "val_ndcg@10": 0.0346, "best_epoch": 10, "epochs": 10, "seconds": 17},
-            {"n_factors": 32, "lr": 0.02, "val_ndcg@10": 0.0306, "best_epoch": 9, "epochs": 10, "seconds": 18},
-            {"n_factors": 64, "lr": 0.005, "val_ndcg@10": 0.0323, "best_epoch": 6, "epochs": 9, "seconds": 18},
-            {"n_factors": 64, "lr": 0.01, "val_ndcg@10": 0.0289, "best_epoch": 6, "epochs": 9, "seconds": 18},
-            {"n_factors": 64, "lr": 0.02, "val_ndcg@10": 0.0253, "best_epoch": 3, "epochs": 6, "seconds": 12},
-        ],
-    },
-}
+        return nets.SASRecNet(self.n_items, self.n_factors, self.max_len, self.n_blocks, self.n_heads,
+                              float(self.dropout), generator)

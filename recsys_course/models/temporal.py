@@ -20,13 +20,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..config import RATING, TIME
-from ..drift import rating_decay_weights
+from ..drift import DAY, rating_decay_weights
 from .base import Recommender
+from .checks import check_int, check_number
 from .neighbors import ItemKNN
 
 __all__ = ["TimeAwareBias", "DecayedItemKNN"]
-
-DAY = 86400.0
 
 
 def _need_time(model, train: pd.DataFrame) -> None:
@@ -59,14 +58,10 @@ class TimeAwareBias(Recommender):
         self.n_iters = n_iters
 
     def _check_params(self) -> None:
-        if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, (int, np.integer)) or self.n_bins < 1:
-            raise ValueError(f"TimeAwareBias: n_bins must be a positive integer, got {self.n_bins!r}")
-        if isinstance(self.n_iters, bool) or not isinstance(self.n_iters, (int, np.integer)) or self.n_iters < 1:
-            raise ValueError(f"TimeAwareBias: n_iters must be a positive integer, got {self.n_iters!r}")
+        check_int(self, "n_bins", self.n_bins)
+        check_int(self, "n_iters", self.n_iters)
         for name in ["beta", "reg_user", "reg_item", "reg_bin", "reg_alpha"]:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v >= 0:
-                raise ValueError(f"TimeAwareBias: {name} must be a number ≥ 0, got {v!r}")
+            check_number(self, name, getattr(self, name))
 
     # ---- time features ---------------------------------------------------------------------------
     def _dev(self, users: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -134,7 +129,7 @@ class TimeAwareBias(Recommender):
             raise ValueError(f"users, items and times must pair up: got {users.size}, {items.size}, {times.size}")
         if not np.isfinite(times).all():
             raise ValueError("times must be finite numbers of seconds since 1970")
-        raw = self._raw(self._user_index.get_indexer(users), self._item_index.get_indexer(items), times)
+        raw = self._raw(self.user_positions(users), self.item_positions(items), times)
         return np.clip(raw, *self.rating_range_)
 
     def _score_users(self, users):
@@ -157,16 +152,13 @@ class DecayedItemKNN(ItemKNN):
         self.half_life_days = half_life_days
 
     def _fit(self, train, users, items):
-        h = self.half_life_days
-        if h is not None and (isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating))
-                              or not np.isfinite(h) or h <= 0):
-            raise ValueError(f"DecayedItemKNN: half_life_days must be a positive number of days or None, got {h!r}")
+        h = check_number(self, "half_life_days", self.half_life_days, positive=True, allow_none=True)
         super()._fit(train, users, items)
         if h is None:
             self.weighted_seen_ = self.seen_
             return
         _need_time(self, train)
-        w = rating_decay_weights(train, h * DAY, reference="user")  # 1 for each user's newest rating
+        w = rating_decay_weights(train, half_life_days=h, reference="user")  # 1 for each user's newest rating
         self.weighted_seen_ = sp.csr_matrix((w, (users, items)), shape=(self.n_users, self.n_items))
 
     def _ranking_scores(self, users, k):

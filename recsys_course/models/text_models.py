@@ -1,17 +1,24 @@
 r"""Recommenders that read text with a pretrained BERT-family encoder (notebook 07).
 
-Every film gets a short text — title, year, genres and its most frequent tags (:func:`item_texts`) — and every
-user a text made of the titles of the films they recently liked *in the training data*
-(:func:`user_history_texts`). A sentence encoder (by default the packaged all-MiniLM-L6-v2, a 6-layer BERT;
-:func:`recsys_course.text.load_text_encoder`) turns each text into a unit vector; the vectors are cached on
-disk, so a text is encoded once per machine.
+Every film gets a short text — title, year, genres and its most frequent tags
+(:func:`recsys_course.text.item_texts`) — and every user a text made of the titles of the films they recently
+liked *in the training data* (:func:`recsys_course.text.user_history_texts`). A sentence encoder (by default the
+packaged all-MiniLM-L6-v2, a 6-layer BERT; :func:`recsys_course.text.load_text_encoder`) turns each text into a
+unit vector; the vectors are cached on disk, so a text is encoded once per machine.
+
+The models never load a dataset themselves: the films' texts (``item_text``) and titles (``movies``) are
+arguments::
+
+    from recsys_course.text import item_texts
+    TextProfile(item_text=item_texts(ml.movies, ml.tags))
+    BERTOffsetCF(movies=ml.movies, item_text=item_texts(ml.movies, ml.tags))
 
 * :class:`TextProfile` — no training at all: a user's profile is the weighted mean of the text vectors of
   the films they liked, films are ranked by cosine. It scores any film that has a text, so it can rank
   films nobody has rated (cold-start items).
-* :class:`BERTBasedCF` — the seed's *BERT-based collaborative filtering* done right: the encoder reads the
-  user's history text, an item embedding table stands for the films, a head turns the pair into a rating.
-  The encoder is frozen (``finetune_layers=0``: the text vectors are computed once) or its top layers are
+* :class:`BERTBasedCF` — *BERT-based collaborative filtering* done right (notebook 07, section 1, shows the
+  naive version fail): the encoder reads the user's history text, an item embedding table stands for the
+  films, a head turns the pair into a rating. The encoder is frozen (``finetune_layers=0``: the text vectors are computed once) or its top layers are
   fine-tuned with the rest.
 * :class:`BERTOffsetCF` — :math:`u = \mathrm{BERT}(U) + u_0`, :math:`i = \mathrm{BERT}(I) + i_0`,
   :math:`\hat r = \mathrm{MLP}(u, i)`: text vectors of both sides plus learnable per-id offsets. A film
@@ -19,144 +26,76 @@ disk, so a text is encoded once per machine.
 
 Both rating models add the fixed baseline :math:`\mu + b_u + b_i` of
 :class:`~recsys_course.models.BiasBaseline` (fitted on the same training frame) and learn the residual, like
-:class:`~recsys_course.models.BiasedMF`; they train through :func:`recsys_course.models.torch_train.train`
-with early stopping on each user's most recent training ratings, then a refit on all of train
-(:func:`~recsys_course.models.torch_train.fit_early_stopped`).
+:class:`~recsys_course.models.BiasedMF`. Their network is :class:`recsys_course.networks.text.TextCFNet`; they
+train with the protocol of :class:`~recsys_course.models.torch_train.TorchRecommender` (early stopping on a
+validation slice of train, then a refit on all of train).
 """
 from __future__ import annotations
 
 import copy
-import time
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..config import GENRES, ITEM, RATING, TAG, TIME, TITLE, USER, YEAR
+from ..config import ITEM, RATING, USER
+from ..text import default_encoder, embed_texts, user_history_texts
 from .base import Recommender, _as_array
 from .baselines import BiasBaseline
-from .torch_train import fit_early_stopped
+from .checks import check_bool, check_choice, check_int, check_number, check_sizes
+from .torch_train import TorchRecommender, TrainingSetup
 
-__all__ = ["item_texts", "user_history_texts", "movie_labels", "embed_texts", "default_encoder", "TextProfile",
-           "BERTBasedCF", "BERTOffsetCF"]
+__all__ = ["TextProfile", "BERTBasedCF", "BERTOffsetCF"]
 
-
-# --------------------------------------------------------------------------------------------
-# texts
-# --------------------------------------------------------------------------------------------
-def movie_labels(movies: pd.DataFrame) -> pd.Series:
-    """``"Title (year)"`` per movieId (just the title where the year is unknown)."""
-    year = movies[YEAR] if YEAR in movies.columns else pd.Series(pd.NA, index=movies.index)
-    labels = [f"{t} ({int(y)})" if pd.notna(y) else str(t) for t, y in zip(movies[TITLE], year)]
-    return pd.Series(labels, index=movies[ITEM].to_numpy(), name="label")
+_ITEM_TEXT_FIX = "pass item_text=item_texts(ml.movies, ml.tags) (from recsys_course.text import item_texts)"
+_MOVIES_FIX = "pass movies=ml.movies (columns movieId, title, year), whose titles make the users' history texts"
 
 
-def item_texts(movies: pd.DataFrame, tags: pd.DataFrame | None = None, n_tags: int = 3) -> pd.Series:
-    """One text per film: ``"Toy Story (1995) genres: Adventure, Animation, ...; tags: pixar, fun"``.
-
-    The wording is a modelling choice, made on validation splits of films (never test films): with
-    :class:`TextProfile`, this terse labelled line ranked held-out films better than full sentences
-    (``"Toy Story (1995). Genres: ... . Tags: ... ."``) and much better than the same line without the
-    ``genres:`` label; it is also shorter, and encoding cost grows with the number of tokens.
-
-    The tags are the film's ``n_tags`` most frequent ones (lower-cased; ties alphabetical); ``tags=None`` or
-    ``n_tags=0`` leaves them out — the honest setting for a brand-new film, which nobody has tagged yet.
-    Tags are metadata, not ratings; pass only the tags a model may know (e.g. those before a cut in time).
-    Returns a Series indexed by movieId (the order of ``movies``).
-    """
-    if isinstance(n_tags, bool) or not isinstance(n_tags, (int, np.integer)) or n_tags < 0:
-        raise ValueError(f"n_tags must be an integer >= 0, got {n_tags!r}")
-    labels = movie_labels(movies)
-    genres = movies[GENRES].map(lambda g: ", ".join(g) if isinstance(g, (list, tuple)) and len(g) else "")
-    top = {}
-    if tags is not None and n_tags > 0 and len(tags):
-        t = pd.DataFrame({ITEM: tags[ITEM].to_numpy(), TAG: tags[TAG].astype(str).str.strip().str.lower()})
-        t = t[t[TAG] != ""]
-        counts = t.groupby([ITEM, TAG]).size().rename("n").reset_index()
-        counts = counts.sort_values([ITEM, "n", TAG], ascending=[True, False, True], kind="stable")
-        top = counts.groupby(ITEM).head(n_tags).groupby(ITEM)[TAG].agg(", ".join).to_dict()
-    texts = []
-    for movie, label, genre in zip(movies[ITEM].to_numpy(), labels.to_numpy(), genres.to_numpy()):
-        text = f"{label} genres: {genre}" if genre else label
-        if movie in top:
-            text += f"; tags: {top[movie]}"
-        texts.append(text)
-    return pd.Series(texts, index=movies[ITEM].to_numpy(), name="text")
+def _require(model, name: str, kind: type, fix: str) -> None:
+    """``model.<name>`` is a ``kind`` (a pandas Series / DataFrame the caller must pass)."""
+    value = getattr(model, name)
+    if value is None:
+        raise TypeError(f"{type(model).__name__} needs {name}: {fix}")
+    if not isinstance(value, kind):
+        raise TypeError(f"{type(model).__name__}: {name} must be a pandas {kind.__name__}, got "
+                        f"{type(value).__name__}; {fix}")
 
 
-def user_history_texts(ratings: pd.DataFrame, movies: pd.DataFrame, n_titles: int = 5,
-                       min_rating: float = 4.0) -> pd.Series:
-    """One text per user of ``ratings``: the titles of their ``n_titles`` most recent *liked* films, newest first,
-    joined by ``"; "`` — e.g. ``"Heat (1995); Toy Story (1995)"``.
-
-    Liked = rated at least ``min_rating``; a user who liked nothing that much gets their highest-rated films
-    instead. Only the rows of ``ratings`` are read — pass the **training** frame, never test. Without a
-    ``timestamp`` column the highest ratings come first. Returns a Series indexed by userId (sorted).
-    """
-    if isinstance(n_titles, bool) or not isinstance(n_titles, (int, np.integer)) or n_titles < 1:
-        raise ValueError(f"n_titles must be a positive integer, got {n_titles!r}")
-    labels = movie_labels(movies)
-    df = ratings[ratings[ITEM].isin(labels.index)]
-    best = df.groupby(USER)[RATING].transform("max")
-    liked = df[(df[RATING] >= min_rating) | ((best < min_rating) & (df[RATING] == best))]
-    if TIME in liked.columns:
-        liked = liked.sort_values([USER, TIME, ITEM], ascending=[True, False, False], kind="stable")
-    else:
-        liked = liked.sort_values([USER, RATING, ITEM], ascending=[True, False, True], kind="stable")
-    top = liked.groupby(USER).head(n_titles)
-    texts = pd.Series(labels.reindex(top[ITEM]).to_numpy(), index=top[USER].to_numpy()).groupby(level=0).agg("; ".join)
-    users = np.sort(ratings[USER].unique())
-    return texts.reindex(users, fill_value="").rename("text").rename_axis(USER)
+def _pairs(model, users, items) -> tuple[np.ndarray, np.ndarray]:
+    """``predict``'s input checks, for the models whose ``predict`` reads ids (films absent from train)."""
+    model._check_fitted()
+    users, items = _as_array(users, "users"), _as_array(items, "items")
+    if users.shape != items.shape:
+        raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
+    return users, items
 
 
-@lru_cache(maxsize=2)
-def default_encoder(name: str | None = None, device: str | None = None):
-    """The course's text encoder, loaded once per process (:func:`recsys_course.text.load_text_encoder`)."""
-    from ..text import load_text_encoder
-
-    return load_text_encoder(name, device=device)
-
-
-def embed_texts(texts: pd.Series, encoder=None, batch_size: int = 64) -> np.ndarray:
-    """``encoder.encode`` of a Series of texts: (len, dim) float32 unit rows, in the Series' order (cached on disk)."""
-    encoder = encoder or default_encoder()
-    return encoder.encode(list(texts.astype(str)), batch_size=batch_size)
-
-
-@lru_cache(maxsize=1)
-def _default_catalogue():
-    from ..data import load_movielens
-
-    ml = load_movielens()
-    return ml.movies, item_texts(ml.movies, ml.tags)
-
-
-class _TextCatalogue:
-    """Shared plumbing: the films' text vectors for the *whole* catalogue (so films absent from train can be
-    scored), looked up by movieId."""
-
-    def _catalogue(self):
-        movies = self.movies if self.movies is not None else _default_catalogue()[0]
-        texts = self.item_text if self.item_text is not None else (
-            _default_catalogue()[1] if self.movies is None else item_texts(self.movies))
-        if not isinstance(texts, pd.Series):
-            raise TypeError(f"item_text must be a pandas Series movieId -> text (see item_texts), got "
-                            f"{type(texts).__name__}")
-        return movies, texts
+class _FilmTexts:
+    """Shared plumbing: the text vector of every film of ``item_text`` (also films absent from train)."""
 
     def _encoder(self):
         return self.encoder if self.encoder is not None else default_encoder()
+
+    def _embed_films(self, encoder) -> np.ndarray:
+        """Encode ``item_text``; remember which row belongs to which movieId. Returns (n_texts, dim) float32."""
+        self._text_index = pd.Index(self.item_text.index)
+        return embed_texts(self.item_text, encoder)
 
     def _text_rows(self, items: np.ndarray) -> np.ndarray:
         """Row of each movieId in ``item_vectors_`` (-1 where a film has no text)."""
         return self._text_index.get_indexer(items)
 
+    def _catalogue_rows(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors``' rows of the training catalogue ``item_ids_``, zeros for films without a text."""
+        rows = self._text_rows(self.item_ids_)
+        padded = np.vstack([vectors, np.zeros((1, vectors.shape[1]), vectors.dtype)])
+        return padded[np.where(rows >= 0, rows, -1)]
+
 
 # --------------------------------------------------------------------------------------------
 # TextProfile
 # --------------------------------------------------------------------------------------------
-class TextProfile(_TextCatalogue, Recommender):
+class TextProfile(_FilmTexts, Recommender):
     r"""Rank films by the cosine between a user's text profile and each film's text vector.
 
     With :math:`e_i = \mathrm{BERT}(\text{text}_i)` the unit text vector of film :math:`i`, :math:`\bar r_u` the
@@ -171,32 +110,43 @@ class TextProfile(_TextCatalogue, Recommender):
     Scores are similarities, not ratings. Fallbacks: a film without a text, or a user unknown to the model,
     scores 0 in ``predict``; ``recommend`` refuses unknown users. Any film with a text can be scored, also one
     absent from train (a cold-start item).
+
+    Parameters
+    ----------
+    item_text : Series movieId -> text
+        The films' texts, required: ``item_texts(ml.movies, ml.tags)`` (:func:`recsys_course.text.item_texts`).
+    negative : bool
+        Let films rated below the user's mean push the profile away.
+    encoder : TextEncoder or None
+        ``None``: the packaged encoder (:func:`recsys_course.text.default_encoder`).
+
+    After ``fit``: ``item_vectors_`` (a row per film of ``item_text``), ``catalogue_vectors_`` (a row per
+    film of ``item_ids_``), ``profiles_`` (a unit row per user of ``user_ids_``).
+
+    Raises
+    ------
+    TypeError (in ``fit``)
+        Without ``item_text``, or if it is not a Series.
     """
 
-    def __init__(self, negative: bool = False, item_text: pd.Series | None = None,
-                 movies: pd.DataFrame | None = None, encoder=None):
-        self.negative = negative
+    def __init__(self, item_text: pd.Series | None = None, negative: bool = False, encoder=None):
         self.item_text = item_text
-        self.movies = movies
+        self.negative = negative
         self.encoder = encoder
 
     def _fit(self, train, users, items):
-        if not isinstance(self.negative, (bool, np.bool_)):
-            raise ValueError(f"negative must be True or False, got {self.negative!r}")
-        _, texts = self._catalogue()
-        self._text_index = pd.Index(texts.index)
-        self.item_vectors_ = embed_texts(texts, self._encoder()).astype(np.float64)
-        rows = self._text_rows(self.item_ids_)
-        cat = np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]))])
-        self.catalogue_vectors_ = cat[np.where(rows >= 0, rows, -1)]
+        check_bool(self, "negative", self.negative)
+        _require(self, "item_text", pd.Series, _ITEM_TEXT_FIX)
+        self.item_vectors_ = self._embed_films(self._encoder()).astype(np.float64)
+        self.catalogue_vectors_ = self._catalogue_rows(self.item_vectors_)
         r = train[RATING].to_numpy(np.float64)
-        mean = np.bincount(users, r, self.n_users) / np.bincount(users, minlength=self.n_users)
-        d = r - mean[users]
+        count = np.bincount(users, minlength=self.n_users)
+        d = r - (np.bincount(users, r, self.n_users) / count)[users]
         if not self.negative:
             d = np.maximum(d, 0.0)
         total = np.bincount(users, np.abs(d), self.n_users)
         flat = total[users] == 0  # a user with no signal: plain mean of their films
-        w = np.where(flat, 1.0, d) / np.where(flat, np.bincount(users, minlength=self.n_users)[users], total[users])
+        w = np.where(flat, 1.0, d) / np.where(flat, count[users], total[users])
         # p_u = sum_i w_ui e_i for every user at once: a sparse (users x films) weight matrix times the vectors
         weights = sp.csr_matrix((w, (users, items)), shape=(self.n_users, self.n_items))
         prof = np.asarray(weights @ self.catalogue_vectors_)
@@ -204,11 +154,12 @@ class TextProfile(_TextCatalogue, Recommender):
         self.profiles_ = np.divide(prof, norm, out=np.zeros_like(prof), where=norm > 0)
 
     def predict(self, users, items) -> np.ndarray:
-        self._check_fitted()
-        users, items = _as_array(users, "users"), _as_array(items, "items")
-        if users.shape != items.shape:
-            raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
-        u, f = self._user_index.get_indexer(users), self._text_rows(items)
+        """Cosine of each (user, film) pair; any film of ``item_text`` can be scored, also one absent from train.
+
+        Returns float64, one per pair; 0 for a user unknown to the model or a film without a text.
+        """
+        users, items = _pairs(self, users, items)
+        u, f = self.user_positions(users), self._text_rows(items)
         ok = (u >= 0) & (f >= 0)
         out = np.zeros(len(users))
         out[ok] = np.einsum("nd,nd->n", self.profiles_[u[ok]], self.item_vectors_[f[ok]])
@@ -221,130 +172,97 @@ class TextProfile(_TextCatalogue, Recommender):
 # --------------------------------------------------------------------------------------------
 # the torch rating models
 # --------------------------------------------------------------------------------------------
-def _check_int(model, name, low=1, allow_none=False):
-    value = getattr(model, name)
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{type(model).__name__}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_num(model, name, positive=False):
-    value = getattr(model, name)
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and np.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise ValueError(f"{type(model).__name__}: {name} must be a finite number {'> 0' if positive else '>= 0'}, "
-                         f"got {value!r}")
-
-
-def _text_cf_module(spec: dict):
-    """Build the torch module of :class:`BERTBasedCF` / :class:`BERTOffsetCF` (see their docstrings)."""
-    import torch
-
-    class TextCFModule(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            k, h = spec["k"], spec["h"]
-            gen = spec["generator"]
-            self.user_proj = torch.nn.Linear(h, k)
-            self.top = spec.get("top")  # ModuleList of fine-tuned transformer layers, or None (frozen)
-            if spec["item_table"]:
-                self.Q = torch.nn.Parameter(torch.randn(spec["n_items"], k, generator=gen) * spec["init_std"])
-            else:
-                self.item_proj = torch.nn.Linear(spec["h_item"], k)
-                self.i0 = torch.nn.Parameter(torch.zeros(spec["n_items"], k))
-            if spec["user_offsets"]:
-                self.u0 = torch.nn.Parameter(torch.zeros(spec["n_users"], k))
-            if spec["head"] == "mlp":
-                self.head = torch.nn.Sequential(torch.nn.Linear(3 * k, spec["hidden"]), torch.nn.ReLU(),
-                                                torch.nn.Linear(spec["hidden"], 1))
-            self.register_buffer("mu", torch.tensor(float(spec["mu"])))
-            self.register_buffer("bu", torch.as_tensor(spec["bu"], dtype=torch.float32))
-            self.register_buffer("bi", torch.as_tensor(spec["bi"], dtype=torch.float32))
-            # inputs, not parameters (kept out of state_dict): text vectors, or hidden states below the top layers
-            self.z = spec.get("z")
-            self.hidden_in, self.mask = spec.get("hidden_in"), spec.get("mask")
-            self.y = spec.get("y")
-
-        def user_text(self, uu):
-            """The user's text vector: precomputed (frozen), or the fine-tuned top layers over cached states."""
-            if self.top is None:
-                return self.z[uu]
-            from ..text import mean_pool
-
-            uniq, inv = torch.unique(uu, return_inverse=True)
-            h, mask = self.hidden_in[uniq], self.mask[uniq]
-            ext = (1.0 - mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
-            for layer in self.top:
-                h = layer(h, attention_mask=ext)
-                h = h[0] if isinstance(h, tuple) else h
-            return mean_pool(h, mask)[inv]
-
-        def user_vec(self, uu):
-            p = self.user_proj(self.user_text(uu))
-            return p + self.u0[uu] if hasattr(self, "u0") else p
-
-        def item_vec(self, ii):
-            if hasattr(self, "Q"):
-                return self.Q[ii]
-            return self.item_proj(self.y[ii]) + self.i0[ii]
-
-        def interact(self, p, q):
-            if spec["head"] == "dot":
-                return (p * q).sum(-1)
-            return self.head(torch.cat([p, q, p * q], -1)).squeeze(-1)
-
-        def forward(self, uu, ii):
-            return self.mu + self.bu[uu] + self.bi[ii] + self.interact(self.user_vec(uu), self.item_vec(ii))
-
-    return TextCFModule()
-
-
-class _TextRatingModel(_TextCatalogue, Recommender):
-    """Shared fit/predict of the two torch rating models."""
+class _TextRatingModel(_FilmTexts, TorchRecommender):
+    """Shared training and prediction of the two torch rating models (their network: ``TextCFNet``)."""
 
     predicts_ratings = True
+    #: BERTBasedCF: an item embedding table; BERTOffsetCF: the films' text vectors plus offsets
     _item_table = True
     _user_offsets = False
     finetune_layers = 0
 
     # ---- checks ------------------------------------------------------------------------------
     def _check_params(self) -> None:
-        for name in ("n_factors", "hidden", "n_titles", "max_length", "n_epochs", "batch_size", "patience"):
-            _check_int(self, name)
-        _check_int(self, "finetune_layers", low=0)
-        _check_int(self, "seed", low=0)
-        _check_num(self, "lr", positive=True)
-        _check_num(self, "reg")
-        if self.head not in ("mlp", "dot"):
-            raise ValueError(f"{type(self).__name__}: head must be 'mlp' or 'dot', got {self.head!r}")
-        if self.val_share is not None and not (isinstance(self.val_share, float) and 0 < self.val_share < 1):
-            raise ValueError(f"{type(self).__name__}: val_share must be a share in (0, 1) or None, got "
-                             f"{self.val_share!r}")
+        for name in ("n_factors", "n_titles", "max_length"):
+            check_int(self, name, getattr(self, name))
+        check_int(self, "finetune_layers", self.finetune_layers, low=0)
+        check_number(self, "reg", self.reg)
+        check_number(self, "min_rating", self.min_rating)
+        check_choice(self, "head", self.head, ("mlp", "dot"))
+        check_sizes(self, "hidden", self.hidden)
+        _require(self, "movies", pd.DataFrame, _MOVIES_FIX)
 
-    # ---- training ----------------------------------------------------------------------------
-    def _fit(self, train, users, items):
-        self._check_params()
-        start = time.perf_counter()
+    # ---- the protocol's hooks ----------------------------------------------------------------
+    def _prepare(self, train) -> None:
         self.encoder_ = self._encoder()
         n_layers = int(self.encoder_.model.config.num_hidden_layers)
         if self.finetune_layers > n_layers:
             raise ValueError(f"{type(self).__name__}: finetune_layers={self.finetune_layers} but the encoder has "
                              f"only {n_layers} layers")
-        self.movies_, texts = self._catalogue()
-        self._text_index = pd.Index(texts.index)
         if not self._item_table:
-            self.item_vectors_ = embed_texts(texts, self.encoder_)
-        (module, _), frame = fit_early_stopped(self, train, "share", self.val_share, type(self).__name__)
-        self.user_text_ = user_history_texts(frame, self.movies_, self.n_titles, self.min_rating)
-        self._store(module)
-        self.fit_seconds_ = time.perf_counter() - start
+            self.item_vectors_ = self._embed_films(self.encoder_)
 
-    def _user_inputs(self, frame: pd.DataFrame, device) -> dict:
-        """Text vectors of every user's history text (frozen), or the hidden states below the fine-tuned layers."""
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        """The network over ``frame`` (history texts and biases from ``frame`` only), its loss and parameter
+        groups (``lr`` for the heads, ``encoder_lr`` for fine-tuned encoder layers)."""
         import torch
 
-        texts = user_history_texts(frame, self.movies_, self.n_titles, self.min_rating)
+        from ..networks.text import TextCFNet
+
+        base = BiasBaseline().fit(frame)
+        bu, bi = np.zeros(self.n_users), np.zeros(self.n_items)
+        bu[self.user_positions(base.user_ids_)] = base.user_bias_
+        bi[self.item_positions(base.item_ids_)] = base.item_bias_
+        item_text = None
+        if not self._item_table:
+            item_text = torch.as_tensor(self._catalogue_rows(self.item_vectors_), device=self.device_)
+        network = TextCFNet(self.n_users, self.n_items, int(self.encoder_.dim), self.n_factors, mu=base.mu_,
+                            user_bias=bu, item_bias=bi, generator=generator, item_text=item_text,
+                            user_offsets=self._user_offsets, head=self.head, hidden=self.hidden,
+                            **self._user_inputs(frame, self.device_))
+        top = list(network.top.parameters()) if network.top is not None else []
+        top_ids = {id(p) for p in top}
+        groups = [{"params": [p for p in network.parameters() if p.requires_grad and id(p) not in top_ids],
+                   "lr": float(self.lr)}]
+        if top:
+            groups.append({"params": top, "lr": float(self.encoder_lr)})
+        data = (self.user_positions(frame[USER]), self.item_positions(frame[ITEM]), frame[RATING].to_numpy(np.float32))
+        return TrainingSetup(network, self._loss(network), data, parameters=groups)
+
+    def _loss(self, network):
+        """Mean squared error plus ``reg`` × the mean squared norm of the id rows (Q, u0, i0) a batch touches."""
+        ids = [name for name in ("Q", "u0", "i0") if hasattr(network, name)]
+        reg = float(self.reg)
+
+        def loss(net, users, items, ratings):
+            value = ((net(users, items) - ratings) ** 2).mean()
+            if reg:
+                penalty = 0.0
+                for name in ids:
+                    rows = getattr(net, name)[users if name == "u0" else items]
+                    penalty = penalty + (rows ** 2).sum(1).mean()
+                value = value + reg * penalty
+            return value
+
+        return loss
+
+    def _validation_predictions(self, setup, network, users, items):
+        """The network's ratings of the held-out pairs (a torch tensor; the protocol clips and takes the RMSE).
+
+        Every held-out film is in the training catalogue: one absent from the fit part is scored with bias 0
+        and its untrained item row (BERTBasedCF: its initialisation; BERTOffsetCF: its text vector, offset 0).
+        """
+        import torch
+
+        device = network.mu.device
+        return network(torch.as_tensor(users, device=device), torch.as_tensor(items, device=device))
+
+    def _user_inputs(self, frame: pd.DataFrame, device) -> dict:
+        """Text vectors of every user's history text (frozen), or the hidden states below the fine-tuned
+        layers and a trainable copy of those layers."""
+        import torch
+
+        texts = user_history_texts(frame, self.movies, self.n_titles, self.min_rating)
         texts = texts.reindex(self.user_ids_, fill_value="")
         enc = self.encoder_
         if self.finetune_layers == 0:
@@ -354,9 +272,8 @@ class _TextRatingModel(_TextCatalogue, Recommender):
                 z = enc.encode(list(texts), batch_size=64)
             finally:
                 enc.max_length = old
-            return {"z": torch.as_tensor(z, device=device)}
-        n_layers = int(enc.model.config.num_hidden_layers)
-        below = n_layers - self.finetune_layers
+            return {"user_text": torch.as_tensor(z, device=device)}
+        below = int(enc.model.config.num_hidden_layers) - self.finetune_layers
         batch = enc.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                               return_tensors="pt")
         states = []
@@ -368,98 +285,34 @@ class _TextRatingModel(_TextCatalogue, Recommender):
         top = copy.deepcopy(enc.model.encoder.layer[below:]).to(device)
         for p in top.parameters():
             p.requires_grad_(True)
-        return {"hidden_in": torch.cat(states), "mask": batch["attention_mask"].to(device), "top": top}
+        return {"hidden_states": torch.cat(states), "attention_mask": batch["attention_mask"].to(device),
+                "top_layers": top}
 
-    def _train_on(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
-        import torch
-
-        from .torch_train import resolve_device, train
-
-        device = resolve_device(self.device)
-        u = self._user_index.get_indexer(frame[USER])
-        i = self._item_index.get_indexer(frame[ITEM])
-        r = frame[RATING].to_numpy(np.float32)
-        base = BiasBaseline().fit(frame)
-        bu, bi = np.zeros(self.n_users), np.zeros(self.n_items)
-        bu[self._user_index.get_indexer(base.user_ids_)] = base.user_bias_
-        bi[self._item_index.get_indexer(base.item_ids_)] = base.item_bias_
-        torch.manual_seed(self.seed)  # the Linear layers' initialisation
-        spec = {"k": int(self.n_factors), "hidden": int(self.hidden), "head": self.head, "n_users": self.n_users,
-                "n_items": self.n_items, "mu": base.mu_, "bu": bu, "bi": bi, "init_std": 0.01,
-                "generator": torch.Generator().manual_seed(self.seed), "item_table": self._item_table,
-                "user_offsets": self._user_offsets, "h": int(self.encoder_.dim)}
-        spec.update(self._user_inputs(frame, device))
-        if not self._item_table:
-            rows = self._text_rows(self.item_ids_)
-            cat = np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]), np.float32)])
-            spec["y"] = torch.as_tensor(cat[np.where(rows >= 0, rows, -1)], device=device)
-            spec["h_item"] = self.item_vectors_.shape[1]
-        module = _text_cf_module(spec).to(device)
-        ids = [name for name in ("Q", "u0", "i0") if hasattr(module, name)]
-        reg = float(self.reg)
-
-        def loss_fn(m, uu, ii, rr):
-            loss = ((m(uu, ii) - rr) ** 2).mean()
-            if reg:
-                pen = 0.0
-                for name in ids:
-                    rows_ = getattr(m, name)[uu if name == "u0" else ii]
-                    pen = pen + (rows_ ** 2).sum(1).mean()
-                loss = loss + reg * pen
-            return loss
-
-        top_params = list(module.top.parameters()) if module.top is not None else []
-        top_ids = {id(p) for p in top_params}
-        rest = [p for p in module.parameters() if p.requires_grad and id(p) not in top_ids]
-        groups = [{"params": rest, "lr": float(self.lr)}]
-        if top_params:
-            groups.append({"params": top_params, "lr": float(self.encoder_lr)})
-        optimizer = torch.optim.Adam(groups)
-
-        validate = None
-        if validation is not None:
-            vu = torch.as_tensor(self._user_index.get_indexer(validation[USER]), device=device)
-            vi = torch.as_tensor(self._item_index.get_indexer(validation[ITEM]), device=device)
-            vr = torch.as_tensor(validation[RATING].to_numpy(np.float32), device=device)
-            known = vi >= 0
-            lo, hi = self.rating_range_
-
-            def validate(m):
-                pred = torch.full_like(vr, 0.0)
-                pred[known] = torch.clamp(m(vu[known], vi[known]), lo, hi)
-                # films absent from the fit part: the fallback mu + b_u
-                pred[~known] = torch.clamp(m.mu + m.bu[vu[~known]], lo, hi)
-                return float(torch.sqrt(((pred - vr) ** 2).mean()))
-
-        hist = train(module, loss_fn, (u, i, r), epochs=epochs, batch_size=self.batch_size, optimizer=optimizer,
-                     validate=validate, mode="min", patience=self.patience, seed=self.seed, device=device,
-                     metric_name="val_rmse", desc=desc, verbose=self.verbose)
-        return module, hist
-
-    def _store(self, module) -> None:
+    def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
         """Keep everything prediction needs as NumPy (user and item vectors) plus the small head."""
         import torch
 
+        net = setup.network
+        self.user_text_ = user_history_texts(frame, self.movies, self.n_titles, self.min_rating)
         with torch.no_grad():
-            all_users = torch.arange(self.n_users, device=module.mu.device)
-            texts = [module.user_text(all_users[s:s + 256]) for s in range(0, self.n_users, 256)]
+            all_users = torch.arange(self.n_users, device=net.mu.device)
+            texts = [net.user_text(all_users[s:s + 256]) for s in range(0, self.n_users, 256)]
             self.user_text_vectors_ = torch.cat(texts).cpu().numpy()
-            self.user_vectors_ = torch.cat([module.user_vec(all_users[s:s + 256])
+            self.user_vectors_ = torch.cat([net.user_vec(all_users[s:s + 256])
                                             for s in range(0, self.n_users, 256)]).cpu().numpy()
-            all_items = torch.arange(self.n_items, device=module.mu.device)
-            self.item_vectors_train_ = module.item_vec(all_items).cpu().numpy()
-            if not self._item_table:  # text-only vectors of every catalogue film (offset 0): for cold films
-                y = torch.as_tensor(self.item_vectors_, device=module.mu.device)
-                self.item_vectors_text_ = module.item_proj(y).cpu().numpy()
-        self.mu_ = float(module.mu)
-        self.user_bias_ = module.bu.cpu().numpy().astype(np.float64)
-        self.item_bias_ = module.bi.cpu().numpy().astype(np.float64)
-        self.head_ = copy.deepcopy(module.head).cpu().eval() if self.head == "mlp" else None
-        self.n_trainable_ = int(sum(p.numel() for p in module.parameters() if p.requires_grad))
+            self.item_vectors_train_ = net.item_vec(torch.arange(self.n_items, device=net.mu.device)).cpu().numpy()
+            if not self._item_table:  # text-only vectors of every film of item_text (offset 0): for cold films
+                y = torch.as_tensor(self.item_vectors_, device=net.mu.device)
+                self.item_vectors_text_ = net.item_proj(y).cpu().numpy()
+        self.mu_ = float(net.mu)
+        self.user_bias_ = net.bu.cpu().numpy().astype(np.float64)
+        self.item_bias_ = net.bi.cpu().numpy().astype(np.float64)
+        self.head_ = copy.deepcopy(net.head).cpu().eval() if self.head == "mlp" else None
+        self.n_trainable_ = int(sum(p.numel() for p in net.parameters() if p.requires_grad))
         #: the fine-tuned copies of the encoder's top layers (None with a frozen encoder)
-        self.top_layers_ = copy.deepcopy(module.top).cpu().eval() if module.top is not None else None
-        module.top = module.z = module.hidden_in = module.mask = module.y = None  # free the cached states
+        self.top_layers_ = copy.deepcopy(net.top).cpu().eval() if net.top is not None else None
 
+    # ---- prediction --------------------------------------------------------------------------
     def _interact(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
         if self.head_ is None:
             return np.einsum("...k,...k->...", p, q)
@@ -470,13 +323,11 @@ class _TextRatingModel(_TextCatalogue, Recommender):
             qt = torch.as_tensor(np.array(q, np.float32))
             return self.head_(torch.cat([pt, qt, pt * qt], -1)).squeeze(-1).double().numpy()
 
-    # ---- prediction --------------------------------------------------------------------------
     def _item_vectors_for(self, items: np.ndarray):
         """(vectors, has_vector, item bias) for movieIds: trained vectors for training films, the text-only
         vector for other films with a text (BERTOffsetCF), nothing otherwise."""
-        pos = self._item_index.get_indexer(items)
-        k = self.item_vectors_train_.shape[1]
-        vec = np.zeros((len(items), k), np.float32)
+        pos = self.item_positions(items)
+        vec = np.zeros((len(items), self.item_vectors_train_.shape[1]), np.float32)
         has = pos >= 0
         vec[has] = self.item_vectors_train_[pos[has]]
         bias = np.where(has, self.item_bias_[np.maximum(pos, 0)], 0.0)
@@ -488,11 +339,13 @@ class _TextRatingModel(_TextCatalogue, Recommender):
         return vec, has, bias
 
     def predict(self, users, items) -> np.ndarray:
-        self._check_fitted()
-        users, items = _as_array(users, "users"), _as_array(items, "items")
-        if users.shape != items.shape:
-            raise ValueError(f"users and items must pair up: got {users.size} users and {items.size} items")
-        u = self._user_index.get_indexer(users)
+        """Predicted ratings of (user, film) pairs, clipped to the training rating range.
+
+        Fallbacks: a user unknown to the model gets :math:`\\mu + b_i`; a film without a vector (BERTBasedCF:
+        absent from train; BERTOffsetCF: absent from train and from ``item_text``) gets :math:`\\mu + b_u`.
+        """
+        users, items = _pairs(self, users, items)
+        u = self.user_positions(users)
         q, has_item, bi = self._item_vectors_for(items)
         known_u = u >= 0
         out = self.mu_ + np.where(known_u, self.user_bias_[np.maximum(u, 0)], 0.0) + bi
@@ -502,49 +355,36 @@ class _TextRatingModel(_TextCatalogue, Recommender):
             out[idx] += self._interact(self.user_vectors_[u[idx]], q[idx])
         return np.clip(out, *self.rating_range_)
 
-    def _predict(self, users, items):  # positions (used by nothing but kept for the protocol)
-        return self.predict(self.user_ids_[users], self.item_ids_[items])
-
     def _score_users(self, users):
         base = self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
         if self.head_ is None:
             return base + self.user_vectors_[users] @ self.item_vectors_train_.T
         import torch
 
-        # W1 [p; q; p*q] = W_p p + W_q q + W_pq (p*q): the first two parts are computed once per user / item
-        first, second = self.head_[0], self.head_[2]
-        k = self.user_vectors_.shape[1]
-        w_p, w_q, w_pq = first.weight[:, :k], first.weight[:, k:2 * k], first.weight[:, 2 * k:]
-        out = np.empty_like(base)
-        with torch.no_grad():
-            P = torch.as_tensor(self.user_vectors_[users], dtype=torch.float32)
-            Q = torch.as_tensor(self.item_vectors_train_, dtype=torch.float32)
-            a = P @ w_p.T + first.bias          # users x hidden
-            b = Q @ w_q.T                        # items x hidden
-            w_pq_t, w2 = w_pq.T.contiguous(), second.weight[0]
-            for s in range(0, len(users), 16):
-                n = len(P[s:s + 16])
-                pq = (P[s:s + 16, None, :] * Q[None]).reshape(-1, k)          # (block * items) x k
-                h = (pq @ w_pq_t).view(n, len(Q), -1)                           # in place from here on
-                h += b
-                h += a[s:s + 16, None, :]
-                h.relu_()
-                out[s:s + 16] = base[s:s + 16] + (h @ w2 + second.bias[0]).double().numpy()
-        return out
+        from ..networks.text import head_scores
+
+        out = head_scores(self.head_, torch.as_tensor(self.user_vectors_[users], dtype=torch.float32),
+                          torch.as_tensor(self.item_vectors_train_, dtype=torch.float32))
+        return base + out.double().numpy()
+
+
 
 
 class BERTBasedCF(_TextRatingModel):
-    r"""The seed's BERT-based collaborative filtering, done right: a BERT encoder reads the user's history.
+    r"""BERT-based collaborative filtering, done right: a BERT encoder reads the user's history.
 
-    For user :math:`u` with history text :math:`U_u` (:func:`user_history_texts` of the training frame: the
-    titles of their most recent liked films) and film :math:`i` with a learned embedding :math:`q_i`:
+    For user :math:`u` with history text :math:`U_u` (:func:`~recsys_course.text.user_history_texts` of the
+    training frame: the titles of their most recent liked films) and film :math:`i` with a learned embedding
+    :math:`q_i`:
 
     .. math:: z_u = \mathrm{MeanPool}(\mathrm{BERT}(U_u)) \in \mathbb R^h, \qquad p_u = W z_u + c \in \mathbb R^k,
 
     .. math:: \hat r_{ui} = \mu + b_u + b_i + f(p_u, q_i), \qquad
-              f(p, q) = w_2^\top \mathrm{ReLU}(W_1 [p; q; p \odot q] + c_1) + c_2 \ (\texttt{head="mlp"})
-              \quad\text{or}\quad p^\top q \ (\texttt{head="dot"}).
+              f(p, q) = \mathrm{MLP}([p; q; p \odot q]) \ (\texttt{head="mlp"})
+              \quad\text{or}\quad p^\top q \ (\texttt{head="dot"}),
 
+    the MLP having one ReLU layer per width of ``hidden`` (default one of 64:
+    :math:`w_2^\top \mathrm{ReLU}(W_1 [p; q; p \odot q] + c_1) + c_2`).
     :math:`\mu, b_u, b_i` are fixed, from :class:`~recsys_course.models.BiasBaseline` on the same frame. The
     user has **no id embedding**: everything personal comes from the text. Loss: mean squared error plus
     ``reg`` :math:`\cdot \lVert q_i\rVert^2` per rating; Adam with ``lr`` (``encoder_lr`` for fine-tuned layers).
@@ -555,26 +395,58 @@ class BERTBasedCF(_TextRatingModel):
       embeddings and lower layers stay frozen; their output for each history text is computed once). The
       shared encoder itself is never modified, so its embedding cache stays valid.
 
-    Early stopping: each user's most recent ``val_share`` of training ratings is held out (their history text
-    is rebuilt from the rest), then with ``refit`` the model is trained again on all of train for the best
-    number of epochs. ``val_share=None``: ``n_epochs`` epochs on everything.
+    Parameters
+    ----------
+    movies : DataFrame
+        Required: the films' titles for the history texts (``ml.movies``: ``movieId, title, year``).
+    n_factors : int
+        :math:`k`, the size of :math:`p_u` and :math:`q_i`.
+    hidden : tuple of int
+        Widths of the MLP head's hidden layers.
+    n_titles, min_rating
+        The history text: the ``n_titles`` most recent films rated at least ``min_rating``.
+    max_length : int
+        Tokens read from a history text.
+    encoder : TextEncoder or None
+        ``None``: the packaged encoder (:func:`recsys_course.text.default_encoder`).
 
     Fallbacks: a film absent from train has no embedding → :math:`\mu + b_u` (this model **cannot** rank
     cold films); a user unknown to the model → :math:`\mu + b_i`; ``recommend`` refuses unknown users.
-    Predictions are clipped to the training rating range. Cost per epoch: :math:`O(|\mathcal R|\,k\,h')`
-    with :math:`h'` the head width, plus the fine-tuned layers' forward and backward pass over the users of
-    each batch. ``n_trainable_`` counts the trainable parameters, ``fit_seconds_`` the fit time.
+    Predictions are clipped to the training rating range (``recommend``'s scores are not). Cost per epoch:
+    :math:`O(|\mathcal R|\,k\,h')` with :math:`h'` the head width, plus the fine-tuned layers' forward and
+    backward pass over the users of each batch.
+
+    Training (the protocol of :class:`~recsys_course.models.torch_train.TorchRecommender`): with ``val_size``
+    (default 0.2, a share per user; an integer holds out that many ratings per user), ``val_split="last"`` holds
+    out each user's most recent training ratings (``"random"``: random ones) — their history texts are rebuilt
+    from the rest — and training stops when the validation RMSE has not improved for ``patience`` epochs; then,
+    with ``refit``, the model is trained again on all of train for the best number of epochs. ``val_size=None``:
+    ``n_epochs`` epochs on everything. Adam with ``lr`` and ``weight_decay`` (the optimiser's L2 term, on every
+    trainable parameter; ``reg`` is the penalty inside the loss).
+
+    After ``fit``: ``user_vectors_`` (:math:`p_u`, users × ``n_factors``), ``item_vectors_train_`` (:math:`q_i`,
+    films of ``item_ids_`` × ``n_factors``), ``user_text_vectors_`` (:math:`z_u`), ``user_text_`` (each user's
+    history text), ``mu_``, ``user_bias_``, ``item_bias_``, ``head_`` (the MLP, or None), ``n_trainable_`` (the
+    trainable parameters), ``top_layers_`` (fine-tuned encoder layers, or None), ``history_``, ``best_epoch_``,
+    ``loss_``, ``fit_seconds_``.
+
+    Raises
+    ------
+    TypeError (in ``fit``)
+        Without ``movies`` (or ``item_text`` for BERTOffsetCF), or if they are not pandas objects.
+    ValueError (in ``fit``)
+        A hyper-parameter out of range (the message names it), or ``finetune_layers`` above the encoder's depth.
     """
 
     _item_table = True
     _user_offsets = False
 
-    def __init__(self, n_factors: int = 32, hidden: int = 64, head: str = "mlp", finetune_layers: int = 0,
+    def __init__(self, n_factors: int = 32, hidden: tuple = (64,), head: str = "mlp", finetune_layers: int = 0,
                  n_titles: int = 5, min_rating: float = 4.0, max_length: int = 64, lr: float = 0.003,
-                 encoder_lr: float = 1e-4, reg: float = 0.02, n_epochs: int = 20, batch_size: int = 1024,
-                 patience: int = 2, val_share: float | None = 0.2, refit: bool = True, encoder=None,
-                 movies: pd.DataFrame | None = None, item_text: pd.Series | None = None, device=None,
-                 seed: int = 0, verbose: bool = True):
+                 encoder_lr: float = 1e-4, reg: float = 0.02, weight_decay: float = 0.0, n_epochs: int = 20,
+                 batch_size: int = 1024, patience: int | None = 2, val_size: int | float | None = 0.2,
+                 val_split: str = "last", refit: bool = True, movies: pd.DataFrame | None = None, encoder=None,
+                 device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.hidden = hidden
         self.head = head
@@ -585,21 +457,22 @@ class BERTBasedCF(_TextRatingModel):
         self.lr = lr
         self.encoder_lr = encoder_lr
         self.reg = reg
+        self.weight_decay = weight_decay
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_share = val_share
+        self.val_size = val_size
+        self.val_split = val_split
         self.refit = refit
-        self.encoder = encoder
         self.movies = movies
-        self.item_text = item_text
+        self.encoder = encoder
         self.device = device
         self.seed = seed
         self.verbose = verbose
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_num(self, "encoder_lr", positive=True)
+        check_number(self, "encoder_lr", self.encoder_lr, positive=True)
 
 
 class BERTOffsetCF(_TextRatingModel):
@@ -607,33 +480,46 @@ class BERTOffsetCF(_TextRatingModel):
     :math:`i = \mathrm{BERT}(I) + i_0`, :math:`\hat r = \mathrm{MLP}(u, i)`.
 
     With :math:`z_u` the text vector of the user's history text, :math:`y_i` that of the film's text
-    (:func:`item_texts`), both from the frozen encoder, and learned maps :math:`A, B` from the text space
+    (``item_text``), both from the frozen encoder, and learned maps :math:`A, B` from the text space
     (:math:`h` dims) to :math:`k` dims:
 
     .. math:: u = A z_u + u_0, \qquad i = B y_i + i_0, \qquad
-              \hat r_{ui} = \mu + b_u + b_i + w_2^\top \mathrm{ReLU}(W_1 [u; i; u \odot i] + c_1) + c_2 .
+              \hat r_{ui} = \mu + b_u + b_i + \mathrm{MLP}([u; i; u \odot i])
 
-    (The seed's :math:`u = \mathrm{BERT}(U) + u_0` is the case :math:`A = I`, :math:`k = h`; the maps let the
-    offsets live in a small space.) The offsets start at 0 and are penalised by ``reg``
+    (one ReLU layer per width of ``hidden``; by default
+    :math:`w_2^\top \mathrm{ReLU}(W_1 [u; i; u \odot i] + c_1) + c_2`). (The formula as it is often first written,
+    :math:`u = \mathrm{BERT}(U) + u_0` is the case :math:`A = I`, :math:`k = h`; the maps let the offsets live in
+    a small space.) The offsets start at 0 and are penalised by ``reg``
     :math:`\cdot(\lVert u_0\rVert^2 + \lVert i_0\rVert^2)` per rating, so an id learns an offset only as far as
     its ratings justify one. :math:`\mu, b_u, b_i` are fixed, from :class:`~recsys_course.models.BiasBaseline`.
     The encoder stays frozen (all text vectors are computed once and cached); ``head="dot"`` replaces the
     MLP by :math:`u^\top i`.
 
+    Parameters
+    ----------
+    movies : DataFrame
+        Required: the films' titles for the history texts (``ml.movies``).
+    item_text : Series movieId -> text
+        Required: the films' texts, ``item_texts(ml.movies, ml.tags)`` (:func:`recsys_course.text.item_texts`).
+        Every film with a text can be scored, also one absent from train.
+    Others as in :class:`BERTBasedCF` (there is no ``finetune_layers`` / ``encoder_lr``).
+
     Fallbacks: a film absent from train but with a text gets :math:`i = B y_i` (offset 0, bias 0) — so this
     model **can** score cold films; a film without a text → :math:`\mu + b_u`; an unknown user →
-    :math:`\mu + b_i`; ``recommend`` refuses unknown users. Early stopping and refit as in
-    :class:`BERTBasedCF`. Predictions are clipped to the training rating range.
+    :math:`\mu + b_i`; ``recommend`` refuses unknown users. Predictions are clipped to the training rating
+    range. Training, fitted attributes and errors as in :class:`BERTBasedCF`; ``item_vectors_`` also holds the
+    text vector of every film of ``item_text``.
     """
 
     _item_table = False
     _user_offsets = True
 
-    def __init__(self, n_factors: int = 32, hidden: int = 64, head: str = "mlp", n_titles: int = 5,
+    def __init__(self, n_factors: int = 32, hidden: tuple = (64,), head: str = "mlp", n_titles: int = 5,
                  min_rating: float = 4.0, max_length: int = 64, lr: float = 0.003, reg: float = 0.02,
-                 n_epochs: int = 20, batch_size: int = 1024, patience: int = 2, val_share: float | None = 0.2,
-                 refit: bool = True, encoder=None, movies: pd.DataFrame | None = None,
-                 item_text: pd.Series | None = None, device=None, seed: int = 0, verbose: bool = True):
+                 weight_decay: float = 0.0, n_epochs: int = 20, batch_size: int = 1024, patience: int | None = 2,
+                 val_size: int | float | None = 0.2, val_split: str = "last", refit: bool = True,
+                 movies: pd.DataFrame | None = None, item_text: pd.Series | None = None, encoder=None,
+                 device=None, seed: int = 0, verbose: bool = True):
         self.n_factors = n_factors
         self.hidden = hidden
         self.head = head
@@ -642,14 +528,20 @@ class BERTOffsetCF(_TextRatingModel):
         self.max_length = max_length
         self.lr = lr
         self.reg = reg
+        self.weight_decay = weight_decay
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.patience = patience
-        self.val_share = val_share
+        self.val_size = val_size
+        self.val_split = val_split
         self.refit = refit
-        self.encoder = encoder
         self.movies = movies
         self.item_text = item_text
+        self.encoder = encoder
         self.device = device
         self.seed = seed
         self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _require(self, "item_text", pd.Series, _ITEM_TEXT_FIX)

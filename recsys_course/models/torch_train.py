@@ -26,8 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-__all__ = ["History", "train", "make_optimizer", "resolve_device", "validation_slice", "fit_early_stopped"]
+from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, TIME, USER
+from ..metrics import ndcg_of_scores
+from .base import Recommender
+
+__all__ = ["History", "train", "make_optimizer", "resolve_device", "TrainingSetup", "TorchRecommender"]
 
 
 @dataclass
@@ -67,24 +72,33 @@ def resolve_device(device=None):
     return get_device(device)
 
 
-def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
-    """``torch.optim`` optimiser by name: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``adagrad``."""
+def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, *,
+                   fused: bool = False):
+    """The course's one optimiser factory: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``adagrad``.
+
+    ``params`` is what ``torch.optim`` accepts: parameters, or parameter groups (dicts with their own ``lr``).
+    ``weight_decay`` is the optimiser's L2 term on every parameter it updates (see ``weight_decay`` in the
+    glossary of CONTRIBUTING.md; a model's ``reg`` is a penalty inside its loss instead). The update runs as one
+    multi-tensor step (``foreach``), or with ``fused=True`` as torch's fused Adam/AdamW kernel where the device
+    has one (several times faster for millions of parameters; equal up to rounding).
+    """
     import torch
 
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"learning rate must be a positive number, got {lr!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    # foreach=True: one fused update for all parameter tensors (2-3x faster on the CPU than the default loop)
-    makers = {
-        "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True),
-        "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True),
-        "sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, foreach=True),
-        "adagrad": lambda: torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay, foreach=True),
-    }
-    if name not in makers:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(makers)}")
-    return makers[name]()
+    from .checks import check_choice, check_number
+
+    check_number(None, "lr", lr, positive=True)
+    check_number(None, "weight_decay", weight_decay)
+    check_choice(None, "optimizer", name, ("adam", "adamw", "sgd", "adagrad"))
+    params = list(params)
+    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+            "adagrad": torch.optim.Adagrad}[name]
+    extra = {"momentum": 0.9} if name == "sgd" else {}
+    if fused and name in ("adam", "adamw"):
+        try:
+            return kind(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device / torch version
+            pass
+    return kind(params, lr=lr, weight_decay=weight_decay, foreach=True, **extra)
 
 
 def _improved(value: float, best: float, mode: str, min_delta: float) -> bool:
@@ -131,17 +145,12 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     """
     import torch
 
-    from ..progress import progress
+    from .checks import check_choice, check_int
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
-                                 or patience < 1):
-        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+    check_int(None, "epochs", epochs)
+    check_int(None, "batch_size", batch_size)
+    check_choice(None, "mode", mode, ("min", "max"))
+    check_int(None, "patience", patience, allow_none=True)
 
     device = resolve_device(device)
     torch.manual_seed(seed)
@@ -150,116 +159,274 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
         module.parameters(), optimizer, lr, weight_decay)
 
-    def as_tensors(parts: Sequence) -> list:
-        out = [p if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p)) for p in parts]
-        n = len(out[0])
-        if any(len(t) != n for t in out):
-            raise ValueError(f"every data tensor needs the same first dimension, got {[len(t) for t in out]}")
-        return [t.to(device) for t in out]
-
-    def evaluate_now() -> float:
-        if validate is None:
-            return math.nan
-        module.eval()
-        with torch.no_grad():
-            value = float(validate(module))
-        module.train()
-        return value
-
-    fixed = None if callable(data) else as_tensors(data)
+    fixed = None if callable(data) else _as_tensors(data, device)
     hist = History(metric_name=metric_name, mode=mode)
     start = time.perf_counter()
-    best_state = None
+    best = _BestWeights(module, restore_best and validate is not None)
     if validate is not None:
-        hist.initial_metric = hist.best_metric = evaluate_now()
-        best_state = copy.deepcopy(module.state_dict()) if restore_best else None
+        hist.initial_metric = hist.best_metric = _validate(module, validate)
     module.train()
-    since_best = 0
-    width = len(str(epochs))
     for epoch in range(1, epochs + 1):
-        parts = fixed if fixed is not None else as_tensors(data(epoch, generator))
-        n = len(parts[0])
-        order = torch.randperm(n, generator=generator).to(device)
-        total, seen = 0.0, 0
-        # a manual bar: iterating a tqdm closes it at the end, before the validation metric is known
-        label = f"{desc + ' ' if desc else ''}epoch {epoch:>{width}}/{epochs}"
-        bar = progress(total=math.ceil(n / batch_size), desc=label, disable=not verbose, leave=True, ncols=100,
-                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        for begin in range(0, n, batch_size):
-            idx = order[begin:begin + batch_size]
-            loss = loss_fn(module, *(t[idx] for t in parts))
-            if not torch.isfinite(loss):
-                bar.close()
-                raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch}: the model diverged; "
-                                         "use a smaller learning rate or more regularisation")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-            bar.update(1)
-        hist.train_loss.append(total / max(seen, 1))
-        value = evaluate_now()
+        parts = fixed if fixed is not None else _as_tensors(data(epoch, generator), device)
+        label = f"{desc + ' ' if desc else ''}epoch {epoch:>{len(str(epochs))}}/{epochs}"
+        bar, loss = _epoch(module, loss_fn, opt, parts, batch_size, generator, label, epoch, verbose)
+        hist.train_loss.append(loss)
+        value = _validate(module, validate)
         hist.val_metric.append(value)
         if validate is not None:
-            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}", **{metric_name: f"{value:.4f}"})
+            bar.set_postfix(loss=f"{loss:.4f}", **{metric_name: f"{value:.4f}"})
         bar.close()
-        if validate is None:
-            continue
-        if _improved(value, hist.best_metric, mode, min_delta):
-            hist.best_metric, hist.best_epoch, since_best = value, epoch, 0
-            if restore_best:
-                best_state = copy.deepcopy(module.state_dict())
-        else:
-            since_best += 1
-            if patience is not None and since_best >= patience:
-                hist.stopped_early = epoch < epochs
-                break
-    if validate is not None and restore_best and best_state is not None:
-        module.load_state_dict(best_state)
-    if validate is None:
-        hist.best_epoch = hist.n_epochs
+        if validate is not None and best.update(hist, epoch, value, min_delta) == patience:
+            hist.stopped_early = epoch < epochs
+            break
+    best.restore()
+    hist.best_epoch = hist.best_epoch if validate is not None else hist.n_epochs
     module.eval()
     hist.seconds = time.perf_counter() - start
     return hist
 
 
-def validation_slice(model, train: pd.DataFrame, how: str, size) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit part, validation part) of ``train``, cut in time per user: ``how="share"`` holds out each user's
-    last ``size`` share of ratings, ``how="last"`` each user's last ``size`` ratings."""
-    from ..config import TIME
-    from ..split import leave_last_n, per_user_temporal_split
+class _BestWeights:
+    """Early-stopping bookkeeping: a copy of the best epoch's weights and the epochs since it."""
 
-    if TIME not in train.columns:
-        option = "val_share" if how == "share" else "val_n"
-        raise ValueError(f"{type(model).__name__} stops early on each user's most recent training ratings, which "
-                         f"needs a '{TIME}' column; add one, or pass {option}=None to train a fixed number of "
-                         "epochs")
-    if how == "share":
-        return per_user_temporal_split(train, test_size=size)
-    return leave_last_n(train, n=size)
+    def __init__(self, module, keep: bool):
+        self.module, self.keep, self.since = module, keep, 0
+        self.state = copy.deepcopy(module.state_dict()) if keep else None  # the untrained weights may be best
+
+    def update(self, hist: History, epoch: int, value: float, min_delta: float) -> int:
+        """Record the epoch's validation ``value``; return the number of epochs since the best one."""
+        if _improved(value, hist.best_metric, hist.mode, min_delta):
+            hist.best_metric, hist.best_epoch, self.since = value, epoch, 0
+            if self.keep:
+                self.state = copy.deepcopy(self.module.state_dict())
+        else:
+            self.since += 1
+        return self.since
+
+    def restore(self) -> None:
+        if self.state is not None:
+            self.module.load_state_dict(self.state)
 
 
-def fit_early_stopped(model, train: pd.DataFrame, how: str, size, name: str):
-    """Train a torch model of the course the way all of them are trained: early stopping, then a refit.
+def _validate(module, validate) -> float:
+    """``validate(module)`` in eval mode without gradients (NaN without ``validate``); back to train mode."""
+    import torch
 
-    With ``size=None``: ``model.n_epochs`` epochs on all of ``train``. Otherwise train on the fit part of
-    :func:`validation_slice`, keep the best epoch, and — if ``model.refit`` — train again on all of ``train``
-    for that many epochs (the held-out slice is each user's most recent taste; leaving it out hurts).
+    if validate is None:
+        return math.nan
+    module.eval()
+    with torch.no_grad():
+        value = float(validate(module))
+    module.train()
+    return value
 
-    ``model._train_on(frame, epochs, validation_or_None, desc)`` trains one run and returns a tuple whose
-    last element is the :class:`History`. Sets ``model.history_`` (the validation run's History, or None)
-    and ``model.best_epoch_``. Returns ``(what _train_on returned for the final run, the frame it trained on)``.
+
+def _as_tensors(parts: Sequence, device) -> list:
+    """The epoch's data as tensors on ``device``, checked to share their first dimension."""
+    import torch
+
+    out = [p if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p)) for p in parts]
+    n = len(out[0])
+    if any(len(t) != n for t in out):
+        raise ValueError(f"every data tensor needs the same first dimension, got {[len(t) for t in out]}")
+    return [t.to(device) for t in out]
+
+
+def _epoch(module, loss_fn, opt, parts, batch_size: int, generator, label: str, epoch: int, verbose: bool):
+    """One epoch of shuffled mini-batches; returns the (still open) progress bar and the mean batch loss."""
+    import torch
+
+    from ..progress import progress
+
+    n = len(parts[0])
+    order = torch.randperm(n, generator=generator).to(parts[0].device)
+    total, seen = 0.0, 0
+    # a manual bar: iterating a tqdm closes it at the end, before the validation metric is known
+    bar = progress(total=math.ceil(n / batch_size), desc=label, disable=not verbose, leave=True, ncols=100,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+    for begin in range(0, n, batch_size):
+        idx = order[begin:begin + batch_size]
+        loss = loss_fn(module, *(t[idx] for t in parts))
+        if not torch.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch}: the model diverged; "
+                                     "use a smaller learning rate or more regularisation")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        bar.update(1)
+    return bar, total / max(seen, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# the one early-stopping protocol of the course's torch models
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TrainingSetup:
+    """What a torch model hands the protocol for one training run (see :class:`TorchRecommender`).
+
+    ``network`` is the ``torch.nn.Module``; ``loss(network, *batch)`` the mean loss of a mini-batch; ``data``
+    the tensors the loop cuts into batches (or ``data(epoch, generator)``, see :func:`train`); ``parameters``
+    what the optimiser updates (default: the network's trainable parameters; parameter groups allowed);
+    ``state`` anything else the model needs back in its validation and ``_store`` hooks.
     """
-    model.history_ = None
-    if size is None:
-        model.best_epoch_ = model.n_epochs
-        return model._train_on(train, model.n_epochs, None, name), train
-    fit_part, val_part = validation_slice(model, train, how, size)
-    out = model._train_on(fit_part, model.n_epochs, val_part, f"{name} val")
-    model.history_ = out[-1]
-    model.best_epoch_ = max(out[-1].best_epoch, 1)
-    if model.refit:
-        return model._train_on(train, model.best_epoch_, None, f"{name} refit"), train
-    return out, fit_part
+
+    network: object
+    loss: Callable
+    data: object
+    parameters: object = None
+    state: dict = field(default_factory=dict)
+
+
+class TorchRecommender(Recommender):
+    r"""Base class of every PyTorch model: it declares its network, its loss and its validation; this class
+    runs the one training protocol, the same for all of them.
+
+    1. Check the shared training parameters (:func:`~recsys_course.models.checks.check_training`) and the
+       model's own (``_check_params``); pick the device (``device=None``: CUDA, then MPS, then CPU).
+    2. ``_prepare(train)``: whatever the model derives from the whole train once (sequences, kept items, ...).
+    3. With ``val_size=None``: train ``n_epochs`` epochs on all of train. Otherwise cut a validation slice with
+       :func:`recsys_course.split.validation_split` — ``val_split="last"`` holds out each user's most recent
+       ``val_size`` ratings (an integer count or a share), mirroring the leaderboard's temporal tracks;
+       ``val_split="random"`` holds out random ones, mirroring a random split — train on the rest, score the
+       slice after every epoch (RMSE for rating models, NDCG@10 for ranking models, ranked exactly as
+       :func:`recsys_course.evaluate.evaluate` ranks) and stop when it has not improved for ``patience``
+       epochs, keeping the best epoch's weights.
+    4. With ``refit=True``, train again from the same initialisation on all of train for the best number of
+       epochs (the held-out ratings are often the most useful ones); otherwise keep the validation run.
+    5. ``_store(setup, frame)``: keep what prediction needs (``frame`` is the data the final network saw).
+
+    A subclass implements ``_setup(frame, generator) -> TrainingSetup`` and ``_store``, and, for validation,
+    ``_validation_predictions(setup, network, users, items)`` (rating models: predictions of position pairs)
+    or ``_validation_scores(setup, network, users) -> (len(users), n_items)`` (ranking models). After ``fit``:
+    ``history_`` (the validation run's :class:`History`, or None), ``best_epoch_``, ``loss_`` (train loss per
+    epoch of the final run), ``device_``, ``fit_seconds_``.
+    """
+
+    #: users who would keep fewer than this many training ratings hold nothing out (val_split with a count)
+    min_train = 1
+    #: which held-out ratings count as relevant for the validation NDCG (None: every held-out item)
+    validation_relevance: float | None = RELEVANCE_THRESHOLD
+    #: use torch's fused Adam kernel (the autoencoders, with millions of parameters)
+    fused_optimizer = False
+
+    # ---- hooks --------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        """Check the model's own hyper-parameters (the shared ones are checked by the protocol)."""
+
+    def _prepare(self, train: pd.DataFrame) -> None:
+        """Derive what the model needs from the whole train, once, before any training run."""
+
+    def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        raise NotImplementedError
+
+    def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _validation_predictions(self, setup: TrainingSetup, network, users, items):
+        raise NotImplementedError
+
+    def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
+        raise NotImplementedError
+
+    def _patience(self) -> int | None:
+        """The patience this run stops on: ``patience`` (a model may derive it, see BERT4Rec)."""
+        return self.patience
+
+    # ---- the protocol -------------------------------------------------------------------------
+    def _fit(self, train, users, items):
+        from ..split import validation_split
+        from .checks import check_training
+
+        start = time.perf_counter()
+        check_training(self)
+        self._check_params()
+        self.device_ = resolve_device(self.device)
+        self._prepare(train)
+        name = type(self).__name__
+        self.history_ = None
+        frame = train
+        if self.val_size is None:
+            setup, hist = self._run(train, self.n_epochs, None, name)
+            self.best_epoch_ = hist.n_epochs
+        else:
+            if self.val_split == "last" and TIME not in train.columns:
+                raise ValueError(f"{name} holds out each user's most recent training ratings for early stopping "
+                                 f"(val_split='last'), which needs a '{TIME}' column; add one, pass "
+                                 "val_split='random', or val_size=None to train n_epochs epochs")
+            fit_part, val_part = validation_split(train, self.val_split, self.val_size, seed=self.seed,
+                                                  min_train=self.min_train)
+            setup, hist = self._run(fit_part, self.n_epochs, val_part, f"{name} val")
+            self.history_, self.best_epoch_, frame = hist, hist.best_epoch, fit_part
+            if self.refit:
+                self.best_epoch_ = max(hist.best_epoch, 1)
+                setup, hist = self._run(train, self.best_epoch_, None, f"{name} refit")
+                frame = train
+        self.loss_ = list(hist.train_loss)
+        self._store(setup, frame)
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _run(self, frame: pd.DataFrame, epochs: int, validation: pd.DataFrame | None, desc: str):
+        """One training run on ``frame``: returns ``(setup, History)``."""
+        import torch
+
+        setup = self._setup(frame, torch.Generator().manual_seed(self.seed))
+        validate = None if validation is None else self._validator(setup, frame, validation)
+        setup.network.to(self.device_)
+        params = setup.parameters
+        if params is None:
+            params = [p for p in setup.network.parameters() if p.requires_grad]
+        optimizer = make_optimizer(params, "adam", self.lr, self.weight_decay, fused=self.fused_optimizer)
+        hist = train(setup.network, setup.loss, setup.data, epochs=epochs, batch_size=self.batch_size,
+                     optimizer=optimizer, validate=validate, mode="min" if self.predicts_ratings else "max",
+                     patience=self._patience(), seed=self.seed, device=self.device_,
+                     metric_name="val_rmse" if self.predicts_ratings else "val_ndcg@10", desc=desc,
+                     verbose=self.verbose)
+        return setup, hist
+
+    def _validator(self, setup: TrainingSetup, fit_part: pd.DataFrame, val_part: pd.DataFrame) -> Callable:
+        """``validate(network) -> float``: RMSE of the slice (rating models) or its NDCG@10 (ranking models)."""
+        u = self.user_positions(val_part[USER])
+        i = self.item_positions(val_part[ITEM])
+        if self.predicts_ratings:
+            lo, hi = self.rating_range_
+            r = val_part[RATING].to_numpy(np.float32)
+            target = None
+
+            def validate(network) -> float:
+                nonlocal target
+                pred = self._validation_predictions(setup, network, u, i)
+                if hasattr(pred, "detach"):  # torch: computed where the network lives, in float32
+                    import torch
+
+                    if target is None:
+                        target = torch.as_tensor(r, device=pred.device)
+                    return float(torch.sqrt(((torch.clamp(pred, lo, hi) - target) ** 2).mean()))
+                return float(np.sqrt(np.mean((np.clip(pred, lo, hi) - r) ** 2)))
+
+            return validate
+        relevant_rows = np.ones(len(val_part), dtype=bool)
+        if self.validation_relevance is not None:
+            relevant_rows = val_part[RATING].to_numpy() >= self.validation_relevance
+            if not relevant_rows.any():  # implicit data without high ratings: every held-out item is relevant
+                relevant_rows[:] = True
+        n_rel = np.bincount(u[relevant_rows], minlength=self.n_users)
+        users = np.flatnonzero(n_rel)
+        row_of = np.full(self.n_users, -1)
+        row_of[users] = np.arange(len(users))
+        known = relevant_rows & (i >= 0)  # held-out items outside the catalogue count as misses
+        shape = (len(users), self.n_items)
+        relevant = sp.csr_matrix((np.ones(int(known.sum())), (row_of[u[known]], i[known])), shape=shape)
+        fu = self.user_positions(fit_part[USER])
+        fi = self.item_positions(fit_part[ITEM])
+        in_val = row_of[fu] >= 0
+        seen = sp.csr_matrix((np.ones(int(in_val.sum())), (row_of[fu[in_val]], fi[in_val])), shape=shape)
+        n_rel = n_rel[users]
+
+        def validate(network) -> float:
+            return ndcg_of_scores(self._validation_scores(setup, network, users), seen, relevant, n_rel, k=10)
+
+        return validate

@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import REPO_DIR
-from .profiles import PROFILES
+from ..config import REPO_DIR
+from ..profiles import PROFILES
 
 
 def _relative(path: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .record import LEADERBOARD_PREFIX, read_records
+from ..record import LEADERBOARD_PREFIX, read_records
 
 #: The column that orders each track (lower is better for rmse, higher for ndcg), in the order the tracks are
 #: shown: rating (notebook 01's rating_split), ranking (ranking_split), next-item (leave-last-out, notebook 06),

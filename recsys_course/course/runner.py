@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import ENV_DEVICE, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
+from ..profiles import check_profile
+from ..progress import progress
 from . import leaderboard
-from .config import ENV_DEVICE, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
-from .profiles import check_profile
-from .progress import progress
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 
