@@ -99,38 +99,48 @@ class TextEncoder:
         """Length of a sentence vector (the model's hidden size)."""
         return int(self.model.config.hidden_size)
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.name}\0{self.max_length}\0mean\0{text}".encode()).hexdigest()
+    def _key(self, text: str, batch_size: int) -> str:
+        # the batch size is part of the key: a vector is bit-for-bit reproducible for a given batch shape only
+        return hashlib.sha256(f"{self.name}\0{self.max_length}\0mean\0{batch_size}\0{text}".encode()).hexdigest()
 
-    def encode(self, texts, batch_size: int = 64, use_cache: bool = True, show_progress: bool | None = None) -> np.ndarray:
-        """Embed ``texts`` (a list of strings) into L2-normalised float32 rows, in the order given."""
+    def encode(self, texts, batch_size: int = 32, use_cache: bool = True, show_progress: bool | None = None) -> np.ndarray:
+        """Embed ``texts`` (a list of strings) into L2-normalised float32 rows, in the order given.
+
+        A text's vector depends only on the text, the model, ``max_length`` and ``batch_size`` (and the machine's
+        floating-point kernels): never on the other texts of the call or on what the cache already held, so a rerun
+        reproduces every number. ``batch_size`` is the number of texts of one token length encoded together.
+        """
         if isinstance(texts, str):
             raise TypeError("encode takes a list of strings; wrap a single text as [text]")
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        keys = [self._key(t) for t in texts]
+        keys = [self._key(t, batch_size) for t in texts]
         cached = self.cache.get(list(set(keys))) if (use_cache and self.cache) else {}
         todo = dict(sorted({k: t for k, t in zip(keys, texts) if k not in cached}.items()))
         fresh: dict[str, np.ndarray] = {}
         if todo:
             import torch
 
-            # Tokenise once, then batch texts of equal token length together: a batch is padded to its longest
-            # text, and on short film titles sorting by characters instead would waste about a quarter of the work.
+            # Tokenise once, then batch texts of equal token length together (no padding is needed), and give
+            # every batch the same shape, batch_size × length, by repeating its first text: a text's vector then
+            # does not depend on which other texts share its batch, so the cache holds the same numbers whatever
+            # was encoded before (same machine, same thread count), and a rerun gives the same results.
             tokens = self.tokenizer(list(todo.values()), truncation=True, max_length=self.max_length)
-            order = sorted(range(len(todo)), key=lambda j: len(tokens["input_ids"][j]))
             todo_keys = list(todo)
-            batches = range(0, len(order), batch_size)
+            by_length: dict[int, list[int]] = {}
+            for j, ids in enumerate(tokens["input_ids"]):
+                by_length.setdefault(len(ids), []).append(j)
+            chunks = [rows[s:s + batch_size] for _, rows in sorted(by_length.items())
+                      for s in range(0, len(rows), batch_size)]
             show = len(todo) > 4 * batch_size if show_progress is None else show_progress
             threads = torch.get_num_threads()
             # Batched inference of a 6-layer encoder is the one place where every CPU core pays off, even in a
             # notebook that trains its small models on one thread; the setting is restored afterwards.
             torch.set_num_threads(max(threads, os.cpu_count() or 1))
             try:
-                for start in progress(batches, desc=f"encoding {len(todo):,} texts", disable=not show, unit="batch"):
-                    chunk = order[start:start + batch_size]
-                    vecs = self._embed(self._pad(tokens, chunk))
+                for chunk in progress(chunks, desc=f"encoding {len(todo):,} texts", disable=not show, unit="batch"):
+                    vecs = self._embed(self._pad(tokens, chunk + [chunk[0]] * (batch_size - len(chunk))))
                     fresh.update({todo_keys[j]: v for j, v in zip(chunk, vecs)})
             finally:
                 torch.set_num_threads(threads)
@@ -213,7 +223,7 @@ def default_encoder(name: str | None = None, device: str | None = None) -> TextE
     return load_text_encoder(name, device=device)
 
 
-def embed_texts(texts: pd.Series, encoder: TextEncoder | None = None, batch_size: int = 64) -> np.ndarray:
+def embed_texts(texts: pd.Series, encoder: TextEncoder | None = None, batch_size: int = 32) -> np.ndarray:
     """``encoder.encode`` of a Series of texts (default: :func:`default_encoder`).
 
     Returns a ``(len(texts), dim)`` float32 array of unit rows, in the Series' order (cached on disk).

@@ -269,7 +269,7 @@ class _TextRatingModel(_FilmTexts, TorchRecommender):
             old = enc.max_length
             enc.max_length = self.max_length
             try:
-                z = enc.encode(list(texts), batch_size=64)
+                z = enc.encode(list(texts))
             finally:
                 enc.max_length = old
             return {"user_text": torch.as_tensor(z, device=device)}
