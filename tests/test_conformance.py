@@ -64,6 +64,15 @@ def tiny(ml):
     return r[r[ITEM].isin(counts[counts >= 3].index)].reset_index(drop=True)
 
 
+@pytest.fixture(scope="module")
+def catalogue(ml, tiny):
+    """The fixture's films only, so that a text model encodes a few hundred film texts, not the whole catalogue."""
+    from types import SimpleNamespace
+
+    films = tiny[ITEM].unique()
+    return SimpleNamespace(movies=ml.movies[ml.movies[ITEM].isin(films)], tags=ml.tags[ml.tags[ITEM].isin(films)])
+
+
 def _params(cls) -> dict:
     return {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
             if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
@@ -83,12 +92,12 @@ def _build(cls, ml, **overrides):
 
 
 @pytest.fixture(scope="module")
-def fitted(ml, tiny):
+def fitted(catalogue, tiny):
     cache = {}
 
     def get(cls):
         if cls not in cache:
-            model = _build(cls, ml)
+            model = _build(cls, catalogue)
             assert model.fit(tiny) is model, f"{cls.__name__}.fit must return self"
             cache[cls] = model
         return cache[cls]
@@ -134,9 +143,9 @@ def test_score_is_what_recommend_ranks(cls, fitted, tiny):
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
-def test_same_seed_same_model(cls, fitted, ml, tiny):
+def test_same_seed_same_model(cls, fitted, catalogue, tiny):
     first = fitted(cls)
-    again = _build(cls, ml).fit(tiny)
+    again = _build(cls, catalogue).fit(tiny)
     users = _users(tiny)
     pd.testing.assert_frame_equal(first.recommend(users, k=K), again.recommend(users, k=K))
     np.testing.assert_array_equal(first.score(users), again.score(users))
@@ -160,10 +169,10 @@ def test_unknown_ids_follow_the_contract(cls, fitted, tiny):
             model.recommend([-1], k=K)
 
 
-def test_unfitted_models_say_so(ml):
+def test_unfitted_models_say_so(catalogue):
     for cls in MODELS:
         with pytest.raises(NotFittedError, match="fit"):
-            _build(cls, ml).recommend([1], k=K)
+            _build(cls, catalogue).recommend([1], k=K)
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
@@ -189,8 +198,8 @@ def test_nan_scores_are_refused(cls, fitted):
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
-def test_get_params_round_trips(cls, ml):
-    model = _build(cls, ml)
+def test_get_params_round_trips(cls, catalogue):
+    model = _build(cls, catalogue)
     params = model.get_params()
     assert set(params) == set(_params(cls)), "get_params must return every constructor argument"
     twin = cls(**params)
@@ -208,10 +217,10 @@ def _numeric_params():
 
 
 @pytest.mark.parametrize(("cls", "name"), list(_numeric_params()))
-def test_a_bad_numeric_parameter_is_named(cls, name, ml, tiny):
+def test_a_bad_numeric_parameter_is_named(cls, name, catalogue, tiny):
     for bad in (math.nan, "3"):
         with pytest.raises((ValueError, TypeError)) as err:
-            _build(cls, ml, **{name: bad}).fit(tiny)
+            _build(cls, catalogue, **{name: bad}).fit(tiny)
         assert name in str(err.value), f"{cls.__name__}({name}={bad!r}) failed without naming {name}: {err.value}"
 
 
