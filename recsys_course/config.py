@@ -35,9 +35,8 @@ ENV_PROFILE = "RECSYS_COURSE_PROFILE"      # informational: the profile the runn
 # --- paths -----------------------------------------------------------------------------------
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-
-#: Where the course lives on GitHub; used for the Colab badges and the Colab setup cell.
-GITHUB_REPO = "recsys-course/recsys-course"
+# Where the course lives on GitHub is written once, in pyproject.toml ([project.urls] Repository), and copied into
+# the badges and Colab setup cells by `recsys-course sync-links` (recsys_course.course.links).
 
 
 def data_dir() -> Path:

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys_course.course import leaderboard, runner
+from recsys_course.course import leaderboard, links, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_readme_links_every_notebook_with_a_colab_badge():
+    badge = links.location().badge_prefix()
     for nb in runner.discover(ROOT / "notebooks"):
         assert f"(notebooks/{nb.name})" in README, f"README does not link {nb.name}"
-        assert f"colab.research.google.com/github/recsys-course/recsys-course/blob/main/notebooks/{nb.name}" in README
+        assert f"{badge}{nb.name}" in README
 
 
 def test_readme_leaderboard_matches_the_committed_notebooks():

@@ -1,4 +1,5 @@
-"""``recsys-course`` — run the course (``run``), refresh committed notebooks (``refresh``), list them (``list``).
+"""``recsys-course`` — run the course (``run``), refresh committed notebooks (``refresh``), list them (``list``),
+re-point every copy of the repository address (``sync-links``).
 
 ``python -m recsys_course run`` is the same as ``recsys-course run``.
 """
@@ -41,10 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     ref_p.add_argument("notebooks", nargs="*", metavar="NN")
     ref_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
 
+    links_p = sub.add_parser("sync-links", help="maintainers: copy the repository address of pyproject.toml into "
+                                                "every notebook's badge and Colab setup cell, the README and "
+                                                "CONTRIBUTING")
+    links_p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a copy disagrees")
+
     list_p = sub.add_parser("list", help="list the notebooks")
     list_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
 
     args = parser.parse_args(argv)
+    if args.command == "sync-links":
+        return _sync_links(args.check)
     from . import runner
 
     try:
@@ -83,6 +91,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {r.error}\n        the partly executed notebook is {_relative(out_dir / r.notebook)}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _sync_links(check: bool) -> int:
+    from . import links
+
+    try:
+        where = links.location()
+        changed = links.sync(check=check)
+    except ValueError as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
+    if check:
+        for name in changed:
+            print(f"recsys-course: {name} is out of step with pyproject.toml ({where.repository}, ref "
+                  f"{where.ref}: a badge or the Colab setup cell differs); run recsys-course sync-links",
+                  file=sys.stderr)
+        return 1 if changed else 0
+    print(f"recsys-course: {where.repository} ({where.ref}) written into {len(changed)} file(s)"
+          + (": " + ", ".join(changed) if changed else ""))
+    return 0
 
 
 if __name__ == "__main__":
