@@ -203,6 +203,10 @@ def load_text_encoder(name: str | None = None, device=None, max_length: int = 12
         source, label = default_model_path(), DEFAULT_TEXT_MODEL
     else:
         source, label = name, name
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr in every notebook that loads it
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source))
         model = AutoModel.from_pretrained(str(source))
@@ -211,6 +215,9 @@ def load_text_encoder(name: str | None = None, device=None, max_length: int = 12
             f"could not load the text model {label!r}: {exc}\nIf it is a Hugging Face id, this machine needs a "
             "network the first time (or a copy in the Hugging Face cache). Offline, leave the name empty (and "
             f"unset ${ENV_TEXT_MODEL}) to use the packaged all-MiniLM-L6-v2.") from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     device = get_device(device) if not hasattr(device, "type") else device
     model.to(device).eval()
     store = EmbeddingCache(cache_dir() / "text_embeddings.sqlite") if cache else None

@@ -46,6 +46,15 @@ def test_run_writes_outputs_leaderboard_and_keeps_sources(nb_dir, tmp_path, caps
     assert "00_records.ipynb" in printed and "Ranking track" in printed
 
 
+def test_kernels_print_no_network_warning(nb_dir, tmp_path, capfd):
+    """The kernels talk over IPC sockets, not TCP: `make course` shows the bars and times, not the kernel's
+    "running over TCP without encryption" warning once per notebook."""
+    assert cli.main(["run", "--profile", "smoke", "--notebooks", "00", "--output", str(tmp_path / "b"),
+                     "--notebooks-dir", str(nb_dir)]) == 0
+    out, err = capfd.readouterr()
+    assert "without encryption" not in out + err
+
+
 def test_failure_names_notebook_and_cell(nb_dir, tmp_path, capsys):
     code = cli.main(["run", "--profile", "smoke", "--output", str(tmp_path / "b"), "--notebooks-dir", str(nb_dir)])
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Execute the course notebooks with papermill and build the leaderboard (the course's main job)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -56,11 +57,30 @@ def _describe_failure(exc: Exception, notebook: Path) -> str:
             f"{starting}): {ename}: {evalue}")
 
 
+@functools.lru_cache(maxsize=1)
+def _kernel_manager_class():
+    """Kernels on IPC sockets (files) where the platform has them, not TCP ports: nothing listens on the network,
+    and the kernel does not print its "running over TCP without encryption" warning into the course's output.
+    (Built on first use: jupyter_client comes with the ``course`` extra, like papermill.)"""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name == "nt":  # no IPC transport on Windows
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def execute(notebook: Path, output: Path, *, profile: str | None, cwd: Path, inject: bool = True) -> None:
     import papermill as pm
 
     pm.execute_notebook(str(notebook), str(output), parameters={"profile": profile} if inject else None,
-                        kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False)
+                        kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
+                        kernel_manager_class=_kernel_manager_class())
 
 
 def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: str | None = None,
