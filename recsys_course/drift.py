@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .checks import check_choice, check_int, check_number
 from .config import GENRES, ITEM, TIME, USER
 from .data import check_ratings
-from .models.checks import check_choice, check_int, check_number
 
 __all__ = ["NO_GENRE", "item_genre_matrix", "genre_distribution", "js_divergence", "time_halves", "user_drift",
            "shuffled_user_drift", "genre_transitions", "markov_step", "mean_js", "decay_weights",

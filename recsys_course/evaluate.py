@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .checks import check_int
 from .config import ITEM, RANK, RATING, RELEVANCE_THRESHOLD, USER
 from .data import DataError, check_ratings
 from .metrics import RANKING_METRICS, mae, rmse
 from .models.base import NotFittedError
-from .models.checks import check_int
 
 
 def evaluate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, *,

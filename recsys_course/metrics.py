@@ -50,7 +50,7 @@ def mae(y_true, y_pred) -> float:
 # the hit matrix
 # --------------------------------------------------------------------------------------------
 def _check_k(k) -> int:
-    from .models.checks import check_int
+    from .checks import check_int
 
     return int(check_int(None, "k", k))
 

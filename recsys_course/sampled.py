@@ -28,19 +28,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .checks import check_int
 from .config import ITEM, RATING, USER
 from .data import DataError, check_ratings
 from .evaluate import check_fitted_on
-from .models.checks import check_int
 
 __all__ = ["sample_negatives", "user_scores", "sampled_ranks", "full_ranks", "metrics_from_ranks",
            "evaluate_sampled"]
 
 _CHUNK = 1024
-
-
-def _check_int(name: str, value, low: int = 1) -> int:
-    return int(check_int(None, name, value, low=low))
 
 
 def _relevant(test: pd.DataFrame, relevance_threshold) -> pd.DataFrame:
@@ -56,8 +52,8 @@ def sample_negatives(train: pd.DataFrame, test: pd.DataFrame, n_negatives: int =
     ``(len(users), n_negatives)`` array of movieIds. Seeded and nested in ``n_negatives`` (see module doc)."""
     check_ratings(train, name="train")
     check_ratings(test, name="test")
-    n_negatives = _check_int("n_negatives", n_negatives)
-    seed = _check_int("seed", seed, low=0)
+    n_negatives = int(check_int(None, "n_negatives", n_negatives))
+    seed = int(check_int(None, "seed", seed, low=0))
     catalogue = np.sort(train[ITEM].unique())
     users = np.sort(test[USER].unique())
     both = pd.concat([train[[USER, ITEM]], test[[USER, ITEM]]])
@@ -126,7 +122,7 @@ def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: i
     :func:`user_scores` of the sorted test users) and ``negatives`` (from :func:`sample_negatives` with at least
     ``n_negatives``; its first ``n_negatives`` columns are used — the same draw, since draws are nested)."""
     rel, users, scores, row, col, target = _prepare(model, train, test, relevance_threshold, scores)
-    n_negatives = _check_int("n_negatives", n_negatives)
+    n_negatives = int(check_int(None, "n_negatives", n_negatives))
     if negatives is None:
         negatives = sample_negatives(train, test, n_negatives, seed)[1]
     elif negatives.shape[0] != len(users) or negatives.shape[1] < n_negatives:
@@ -166,7 +162,7 @@ def full_ranks(model, train: pd.DataFrame, test: pd.DataFrame, relevance_thresho
 def metrics_from_ranks(ranks, k: int = 10) -> dict:
     r"""``hit@k`` = mean of :math:`\mathbb 1[\mathrm{rank} \le k]` and ``ndcg@k`` = mean of
     :math:`\mathbb 1[\mathrm{rank} \le k] / \log_2(1 + \mathrm{rank})` (one relevant item per list)."""
-    k = _check_int("k", k)
+    k = int(check_int(None, "k", k))
     ranks = np.asarray(ranks, dtype=np.float64)
     if ranks.size == 0:
         raise ValueError("no ranks to score")

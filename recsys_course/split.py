@@ -131,7 +131,7 @@ def validation_split(train: pd.DataFrame, how: str = "last", size: int | float =
     Models stop early on this slice (``val_split`` and ``val_size`` of every torch model), so what they are
     tuned for resembles what they are tested on.
     """
-    from .models.checks import check_choice, check_int, check_size
+    from .checks import check_choice, check_int, check_size
 
     check_choice("validation_split", "how", how, VALIDATION_SPLITS)
     check_size("validation_split", "size", size, allow_none=False)
@@ -230,7 +230,7 @@ def item_cold_start_split(ratings: pd.DataFrame, share: float = 0.1, seed: int =
     (all their ratings were on held-out films) are dropped from test, so every test user has a history to
     build a profile from.
     """
-    from .models.checks import check_share
+    from .checks import check_share
 
     check_ratings(ratings)
     check_share("item_cold_start_split", "share", share)

@@ -272,7 +272,7 @@ def item_texts(movies: pd.DataFrame, tags: pd.DataFrame | None = None, n_tags: i
     -------
     Series movieId -> text, in the order of ``movies``: the ``item_text`` of TextProfile and BERTOffsetCF.
     """
-    from .models.checks import check_int
+    from .checks import check_int
 
     check_int("item_texts", "n_tags", n_tags, low=0)
     labels = movie_labels(movies)
@@ -306,7 +306,7 @@ def user_history_texts(ratings: pd.DataFrame, movies: pd.DataFrame, n_titles: in
     -------
     Series userId -> text, indexed by the sorted userIds of ``ratings`` (``""`` for a user with no titled film).
     """
-    from .models.checks import check_int
+    from .checks import check_int
 
     check_int("user_history_texts", "n_titles", n_titles)
     labels = movie_labels(movies)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from recsys_course.checks import check_int
 from recsys_course.config import ITEM, RATING, TIME, USER
-from recsys_course.models.checks import check_int
 from recsys_course.models.torch_train import History, TorchRecommender, TrainingSetup, make_optimizer, train
 from recsys_course.synthetic import make_synthetic
 

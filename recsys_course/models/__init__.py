@@ -1,6 +1,7 @@
 """Every model of the course, behind one protocol (see :mod:`recsys_course.models.base`): ``fit``, ``predict``,
 ``score``, ``recommend``, ``user_positions`` / ``item_positions``. The networks of the torch models are in
-:mod:`recsys_course.networks`; the names of the hyper-parameters follow the glossary in CONTRIBUTING.md.
+:mod:`recsys_course.networks`; the names of the hyper-parameters follow the glossary in CONTRIBUTING.md, and
+their checks are in :mod:`recsys_course.checks`.
 
 | module | models |
 | --- | --- |
@@ -14,7 +15,6 @@
 | ``temporal`` | TimeAwareBias, DecayedItemKNN (notebook 09) |
 | ``text_models`` | TextProfile, BERTBasedCF, BERTOffsetCF (notebook 07; the texts they read are in :mod:`recsys_course.text`) |
 | ``torch_train`` | ``TorchRecommender``, the one training protocol of the torch models (loop, early stopping, refit) |
-| ``checks`` | the argument checks every model uses, one wording per kind of mistake |
 | ``tuning`` | ``tuning_table(name)`` / ``tuning_tables(notebook)``: the stored tuning grids behind the defaults |
 """
 from . import autoencoders, baselines, content, factorization, masked, neighbors, sequential, temporal, text_models

@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_bool, check_choice, check_int, check_number, check_sizes, require_known_users
 from ..config import ITEM, RATING, USER
 from .baselines import BiasBaseline
-from .checks import check_bool, check_choice, check_int, check_number, check_sizes, require_known_users
 from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["AutoRec", "DAE", "MultVAE"]

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_int
 from ..config import ITEM, RANK, RATING, SCORE, USER
 from ..data import check_ratings
 from ..metrics import top_k
-from .checks import check_int
 
 #: Users scored at once by ``score`` (memory: this many × n_items floats).
 _SCORE_BATCH = 1024

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..checks import check_int, check_number
 from ..config import RATING
 from .base import Recommender
-from .checks import check_int, check_number
 
 __all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
 

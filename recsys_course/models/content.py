@@ -31,10 +31,10 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from ..checks import check_bool, check_int, check_number
 from ..config import RATING
 from ..features import ItemFeatures
 from .base import Recommender, _as_array
-from .checks import check_bool, check_int, check_number
 
 __all__ = ["CosineProfile", "ContentBased", "Hybrid"]
 

@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_bool, check_choice, check_int, check_number, require_known_users
 from ..config import ITEM, RATING, USER
 from .base import Recommender, UnknownIdError
 from .baselines import BiasBaseline
-from .checks import check_bool, check_choice, check_int, check_number, require_known_users
 from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["BiasedMF", "ALS", "PureSVD", "ImplicitALS", "BPR", "EASE"]

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_choice, check_int, check_number, check_share
+from ..checks import check_choice, check_int, check_number, check_share
 from .sequential import SequenceRecommender, last_windows
 from .torch_train import TrainingSetup
 

@@ -51,11 +51,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_choice, check_int, check_number
 from ..config import ITEM, RATING, USER
 from ..similarity import SIMILARITIES, _keep, _prune_with_ranks
 from .base import Recommender
 from .baselines import BiasBaseline
-from .checks import check_choice, check_int, check_number
 
 __all__ = ["UserKNN", "ItemKNN"]
 

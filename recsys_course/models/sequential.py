@@ -67,10 +67,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..checks import check_choice, check_int, check_number, is_int, require_known_users
 from ..config import ITEM, RANK, SCORE, TIME, USER
 from ..metrics import top_k
 from .base import UnknownIdError
-from .checks import check_choice, check_int, check_number, is_int, require_known_users
 from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["NeuMF", "GRU4Rec", "SASRec"]

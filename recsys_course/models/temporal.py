@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_int, check_number
 from ..config import RATING, TIME
 from ..drift import DAY, rating_decay_weights
 from .base import Recommender
-from .checks import check_int, check_number
 from .neighbors import ItemKNN
 
 __all__ = ["TimeAwareBias", "DecayedItemKNN"]

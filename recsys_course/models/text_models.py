@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..checks import check_bool, check_choice, check_int, check_number, check_sizes
 from ..config import ITEM, RATING, USER
 from ..text import default_encoder, embed_texts, user_history_texts
 from .base import Recommender, _as_array
 from .baselines import BiasBaseline
-from .checks import check_bool, check_choice, check_int, check_number, check_sizes
 from .torch_train import TorchRecommender, TrainingSetup
 
 __all__ = ["TextProfile", "BERTBasedCF", "BERTOffsetCF"]

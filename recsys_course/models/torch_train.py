@@ -84,7 +84,7 @@ def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: f
     """
     import torch
 
-    from .checks import check_choice, check_number
+    from ..checks import check_choice, check_number
 
     check_number(None, "lr", lr, positive=True)
     check_number(None, "weight_decay", weight_decay)
@@ -145,7 +145,7 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     """
     import torch
 
-    from .checks import check_choice, check_int
+    from ..checks import check_choice, check_int
 
     check_int(None, "epochs", epochs)
     check_int(None, "batch_size", batch_size)
@@ -285,7 +285,7 @@ class TorchRecommender(Recommender):
     r"""Base class of every PyTorch model: it declares its network, its loss and its validation; this class
     runs the one training protocol, the same for all of them.
 
-    1. Check the shared training parameters (:func:`~recsys_course.models.checks.check_training`) and the
+    1. Check the shared training parameters (:func:`~recsys_course.checks.check_training`) and the
        model's own (``_check_params``); pick the device (``device=None``: CUDA, then MPS, then CPU).
     2. ``_prepare(train)``: whatever the model derives from the whole train once (sequences, kept items, ...).
     3. With ``val_size=None``: train ``n_epochs`` epochs on all of train. Otherwise cut a validation slice with
@@ -339,7 +339,7 @@ class TorchRecommender(Recommender):
     # ---- the protocol -------------------------------------------------------------------------
     def _fit(self, train, users, items):
         from ..split import validation_split
-        from .checks import check_training
+        from ..checks import check_training
 
         start = time.perf_counter()
         check_training(self)

@@ -109,7 +109,7 @@ def check_sizes(owner, name: str, value, *, allow_empty: bool = False):
 
 def check_training(model) -> None:
     """The parameters every torch model of the course shares (see the glossary in CONTRIBUTING.md)."""
-    from ..split import VALIDATION_SPLITS
+    from .split import VALIDATION_SPLITS
 
     check_number(model, "lr", model.lr, positive=True)
     check_number(model, "weight_decay", model.weight_decay)
@@ -133,7 +133,7 @@ def require_known_users(model, users, *, lacks: str = "factors",
     what the model is missing for them, ``advice`` what to do instead.
     """
     if (np.asarray(users) < 0).any():
-        from .base import UnknownIdError  # base imports this module
+        from .models.base import UnknownIdError  # models.base imports this module
 
         raise UnknownIdError(f"{type(model).__name__} has no {lacks} for users absent from its training data, so "
                              f"it cannot score them; {advice}")
