@@ -338,8 +338,8 @@ class TorchRecommender(Recommender):
 
     # ---- the protocol -------------------------------------------------------------------------
     def _fit(self, train, users, items):
-        from ..split import validation_split
         from ..checks import check_training
+        from ..split import validation_split
 
         start = time.perf_counter()
         check_training(self)
