@@ -53,6 +53,10 @@ def test_kernels_print_no_network_warning(nb_dir, tmp_path, capfd):
                      "--notebooks-dir", str(nb_dir)]) == 0
     out, err = capfd.readouterr()
     assert "without encryption" not in out + err
+    manager = runner._kernel_manager_class()(kernel_name="python3")
+    if manager.transport == "ipc":  # the socket files live in a private temporary folder, never beside notebooks
+        assert Path(manager.ip).parent.name.startswith("recsys-course-kernels-")
+        assert not list(nb_dir.glob("kernel*"))
 
 
 def test_failure_names_notebook_and_cell(nb_dir, tmp_path, capsys):

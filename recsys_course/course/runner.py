@@ -5,6 +5,7 @@ import functools
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +68,14 @@ def _kernel_manager_class():
     if os.name == "nt":  # no IPC transport on Windows
         return AsyncKernelManager
 
+    # The sockets are files: keep them in a private temporary folder, not in the notebook's working directory
+    # (a student's notebooks/ folder, where other tools list and copy files).
+    sockets = Path(tempfile.mkdtemp(prefix="recsys-course-kernels-")) / "kernel"
+
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(sockets))
             super().__init__(**kwargs)
 
     return IPCKernelManager
