@@ -1,6 +1,8 @@
 # The course's commands. `make course` runs every notebook and prints the leaderboard; `make test` runs the tests.
 # Both create .venv and install the package first (once; again when pyproject.toml changes).
-#   make course PROFILE=smoke|lesson|full NOTEBOOKS="00 01" DEVICE=cpu|cuda|mps TEXT_MODEL=bert-base-uncased
+#   make course PROFILE=smoke|lesson|full NOTEBOOKS="00 01" DEVICE=cpu|cuda|mps DATASET=synthetic-1m
+#               PRECISION=float32|bf16|fp16|auto TEXT_MODEL=sentence-transformers/all-mpnet-base-v2
+# `make site` renders build/$(PROFILE) as HTML; `make gpu-check` compares every torch model on CUDA and CPU.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,9 +13,11 @@ PROFILE ?= lesson
 NOTEBOOKS ?=
 DEVICE ?=
 TEXT_MODEL ?=
+DATASET ?=
+PRECISION ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup course test lab refresh lint clean
+.PHONY: setup course test lab refresh lint clean site gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +31,16 @@ setup: $(VENV)/.installed
 
 course: setup
 	@$(BIN)/recsys-course run --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
-		$(if $(DEVICE),--device $(DEVICE)) $(if $(TEXT_MODEL),--text-model $(TEXT_MODEL))
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(TEXT_MODEL),--text-model $(TEXT_MODEL)) \
+		$(if $(DATASET),--dataset $(DATASET)) $(if $(PRECISION),--precision $(PRECISION))
+
+# The executed notebooks of build/$(PROFILE) as a static site: build/$(PROFILE)/site/index.html
+site: setup
+	@$(BIN)/recsys-course site --profile $(PROFILE)
+
+# Every torch model for a few epochs on CUDA and on the CPU, compared; without CUDA it says so and exits 0.
+gpu-check: setup
+	@$(BIN)/recsys-course gpu-check
 
 # Unit tests + papermill (smoke profile, recorded metrics) + nbval (committed outputs of marked cells).
 test: setup

@@ -36,6 +36,8 @@ from .config import (
     YEAR,
     cache_dir,
     data_dir,
+    in_a_clone,
+    outside_a_clone_advice,
 )
 
 # sha256 of the vendored files, as published in the release (see data/ml-latest-small/README.txt).
@@ -168,8 +170,44 @@ def load_movielens(name: str = "latest-small", *, verify: bool = True) -> MovieL
     raise DataError(f"unknown MovieLens dataset {name!r}; choose one of {list(DATASETS)}")
 
 
+SYNTHETIC_PREFIX = "synthetic-"
+
+
+def load_dataset(name: str = "latest-small") -> MovieLens:
+    """The data set a notebook runs on, by name: a MovieLens release (see :func:`load_movielens`) or
+    ``"synthetic-1m"`` / ``"synthetic-small"``, seeded synthetic data with that release's size and long-tailed
+    activity (:func:`recsys_course.synthetic.movielens_shaped`), for testing a profile's code path at scale
+    without downloading anything. A profile names its data set (:data:`recsys_course.profiles.DATASETS`);
+    ``recsys-course run --dataset NAME`` overrides it.
+    """
+    key = str(name).lower()
+    if key.startswith(SYNTHETIC_PREFIX):
+        from .synthetic import SHAPES, movielens_shaped
+
+        shape = key.removeprefix(SYNTHETIC_PREFIX)
+        if shape not in SHAPES:
+            raise DataError(f"unknown data set {name!r}; choose one of {list(dataset_names())}")
+        data = movielens_shaped(shape)
+        return MovieLens(key, data.ratings, data.movies)
+    try:
+        return load_movielens(key)
+    except DataError as exc:
+        if str(exc).startswith("unknown MovieLens dataset"):
+            raise DataError(f"unknown data set {name!r}; choose one of {list(dataset_names())}") from None
+        raise
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Every name :func:`load_dataset` accepts."""
+    from .synthetic import SHAPES
+
+    return (*DATASETS, *(SYNTHETIC_PREFIX + s for s in SHAPES))
+
+
 def _load_latest_small(folder: Path, verify: bool) -> MovieLens:
     if not folder.is_dir():
+        if not in_a_clone() and not os.environ.get(ENV_DATA_DIR):
+            raise DataError(f"the vendored MovieLens folder {folder} does not exist: {outside_a_clone_advice()}")
         raise DataError(f"the vendored MovieLens folder {folder} does not exist. Run from a clone of the course "
                         f"repository, or point ${ENV_DATA_DIR} at the folder that contains "
                         "ml-latest-small/.")

@@ -71,3 +71,29 @@ def seed_everything(seed: int = DEFAULT_SEED) -> int:
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     return seed
+
+
+def set_threads(profile: str, device=None) -> int:
+    """The CPU threads a notebook's models use, by profile; returns the number set.
+
+    ``smoke`` and ``lesson`` on a CPU: one thread for PyTorch and for NumPy/SciPy's BLAS. The course's models
+    are small at those sizes: their matrix products are too short to gain from a second thread, and on a
+    machine busy with other work the threads mostly wait for each other (on the course's shared 2-core test
+    machine one thread trained 5-15× faster); one thread also keeps results bit-for-bit repeatable.
+    ``full``, or any run on a GPU: every core (torch's and BLAS' defaults are left alone), because the sizes
+    are real and the CPU only feeds the GPU or does the heavy lifting itself.
+    """
+    from .profiles import check_profile
+
+    check_profile(profile)
+    device = get_device(device)
+    if profile == "full" or device.type != "cpu":
+        import torch
+
+        return torch.get_num_threads()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    return 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -85,8 +86,10 @@ class TextEncoder:
     ``n_encoded`` counts texts that actually went through the model (cache hits do not).
     """
 
-    def __init__(self, name: str, model, tokenizer, device, max_length: int = 128, cache: EmbeddingCache | None = None):
+    def __init__(self, name: str, model, tokenizer, device, max_length: int = 128, cache: EmbeddingCache | None = None,
+                 source: str | None = None):
         self.name = name
+        self.source = source or name  # where the weights came from: a folder or a Hugging Face id
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -189,6 +192,21 @@ def mean_pool(hidden, attention_mask):
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+@contextmanager
+def quiet_loading():
+    """Within the block, Hugging Face loaders draw no "Loading weights" progress bar on stderr (it would land in
+    every executed notebook that loads a model); the previous setting comes back afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_text_encoder(name: str | None = None, device=None, max_length: int = 128, cache: bool = True) -> TextEncoder:
     """Load a pretrained text encoder: ``name`` or ``$RECSYS_COURSE_TEXT_MODEL``, else the packaged MiniLM.
 
@@ -203,25 +221,19 @@ def load_text_encoder(name: str | None = None, device=None, max_length: int = 12
         source, label = default_model_path(), DEFAULT_TEXT_MODEL
     else:
         source, label = name, name
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr in every notebook that loads it
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-        model = AutoModel.from_pretrained(str(source))
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(str(source))
+            model = AutoModel.from_pretrained(str(source))
     except (OSError, ValueError) as exc:
         raise OSError(
             f"could not load the text model {label!r}: {exc}\nIf it is a Hugging Face id, this machine needs a "
             "network the first time (or a copy in the Hugging Face cache). Offline, leave the name empty (and "
             f"unset ${ENV_TEXT_MODEL}) to use the packaged all-MiniLM-L6-v2.") from exc
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     device = get_device(device) if not hasattr(device, "type") else device
     model.to(device).eval()
     store = EmbeddingCache(cache_dir() / "text_embeddings.sqlite") if cache else None
-    return TextEncoder(label, model, tokenizer, device, max_length=max_length, cache=store)
+    return TextEncoder(label, model, tokenizer, device, max_length=max_length, cache=store, source=str(source))
 
 
 @lru_cache(maxsize=2)

@@ -118,3 +118,50 @@ def test_leaderboard_tracks_in_course_order_then_others(tmp_path):
     text = leaderboard.to_markdown(board)
     order = [text.index(f"**{t} track**") for t in ["Rating", "Ranking", "Next-item", "Zeta"]]
     assert order == sorted(order)
+
+
+def test_a_data_set_override_reaches_the_kernel_and_gets_its_own_folder(nb_dir, tmp_path, monkeypatch, capsys):
+    from recsys_course.config import ENV_DATASET
+
+    monkeypatch.setenv(ENV_DATASET, "")  # recorded, so the test ends with it unset again (the runner sets it)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "--profile", "smoke", "--dataset", "Synthetic-Small", "--notebooks", "00",
+                     "--notebooks-dir", str(nb_dir)])
+    printed = capsys.readouterr().out
+    assert code == 0 and (tmp_path / "build" / "smoke-synthetic-small" / "00_records.ipynb").exists()
+    assert "on synthetic-small into build/smoke-synthetic-small/" in printed
+    if Path("/proc/self/task").is_dir():  # Linux: the kernel's peak memory is measured
+        assert "peak MiB" in printed
+    assert cli.main(["run", "--dataset", "ml-2m", "--notebooks-dir", str(nb_dir)]) == 2
+    assert "unknown data set 'ml-2m'" in capsys.readouterr().err
+
+
+def test_site_and_gpu_check_commands(nb_dir, tmp_path, capsys):
+    out = tmp_path / "build"
+    assert cli.main(["run", "--profile", "smoke", "--notebooks", "00", "--output", str(out),
+                     "--notebooks-dir", str(nb_dir)]) == 0
+    capsys.readouterr()
+    assert cli.main(["site", "--build", str(out)]) == 0
+    assert (out / "site" / "index.html").exists() and (out / "site" / "00_records.html").exists()
+    assert "site written" in capsys.readouterr().out
+    assert cli.main(["site", "--build", str(tmp_path / "nothing")]) == 2
+    assert "make course" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        assert cli.main(["gpu-check"]) == 0
+        assert "no CUDA" in capsys.readouterr().out
+
+
+def test_outside_a_clone_the_messages_say_to_clone(tmp_path, monkeypatch):
+    """A wheel installed elsewhere has neither notebooks/ nor data/: both say so, and where the course lives."""
+    from recsys_course import config
+    from recsys_course.data import DataError, load_dataset
+
+    monkeypatch.setattr(config, "REPO_DIR", tmp_path)
+    monkeypatch.setattr(runner, "REPO_DIR", tmp_path)
+    monkeypatch.delenv(config.ENV_DATA_DIR, raising=False)
+    with pytest.raises(FileNotFoundError, match=r"outside a clone of the course.*Clone https://github\.com/"):
+        runner.discover(tmp_path / "notebooks")
+    with pytest.raises(DataError, match=r"outside a clone of the course.*RECSYS_COURSE_DATA"):
+        load_dataset("latest-small")

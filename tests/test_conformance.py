@@ -7,7 +7,7 @@ scores; round-trips ``get_params`` through its constructor and ``repr``; and nam
 numeric hyper-parameter is bad.
 
 A new model needs nothing here, unless its constructor has a required argument: then add how to build
-that argument to ``_REQUIRED`` (by parameter name), once for every model that takes it.
+that argument to ``REQUIRED_DATA`` in ``recsys_course.models.build`` (by parameter name), once for every model that takes it.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pytest
 import recsys_course.models as models
 from recsys_course.config import ITEM, RANK, SCORE, USER
 from recsys_course.models import NotFittedError, Recommender, TorchRecommender, UnknownIdError
+from recsys_course.models.build import init_params, required_data
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
@@ -31,29 +32,6 @@ MODELS = sorted((obj for name in models.__all__ if inspect.isclass(obj := getatt
 _FAST = {"n_epochs": 2, "n_iters": 2, "verbose": False, "batch_size": 256, "n_factors": 8, "max_len": 8,
          "min_item_count": 1}
 K = 5
-
-
-def _item_text(ml):
-    from recsys_course.text import item_texts
-
-    return item_texts(ml.movies, ml.tags)
-
-
-def _features(ml):
-    from recsys_course.features import item_features
-
-    return item_features(ml.movies, ml.tags)
-
-
-def _content(ml):
-    from recsys_course.models import ContentBased
-
-    return ContentBased(_features(ml))
-
-
-#: How to build the data a model needs, by parameter name: models never load a dataset by themselves, so these
-#: arguments are required (no default) or default to None and fail in ``fit`` with a message naming the fix.
-_REQUIRED = {"features": _features, "item_text": _item_text, "movies": lambda ml: ml.movies, "content": _content}
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +51,10 @@ def catalogue(ml, tiny):
     return SimpleNamespace(movies=ml.movies[ml.movies[ITEM].isin(films)], tags=ml.tags[ml.tags[ITEM].isin(films)])
 
 
-def _params(cls) -> dict:
-    return {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
-            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
 def _build(cls, ml, **overrides):
-    params = _params(cls)
+    params = init_params(cls)
     kwargs = {name: value for name, value in _FAST.items() if name in params}
-    for name, p in params.items():
-        if p.default is inspect.Parameter.empty:
-            assert name in _REQUIRED, (f"{cls.__name__} requires '{name}': add how to build it to _REQUIRED in "
-                                       "tests/test_conformance.py")
-        if name in _REQUIRED and p.default in (inspect.Parameter.empty, None):
-            kwargs[name] = _REQUIRED[name](ml)
+    kwargs.update(required_data(cls, ml))  # a required argument the table does not know fails here, naming it
     kwargs.update(overrides)
     return cls(**kwargs)
 
@@ -201,7 +169,7 @@ def test_nan_scores_are_refused(cls, fitted):
 def test_get_params_round_trips(cls, catalogue):
     model = _build(cls, catalogue)
     params = model.get_params()
-    assert set(params) == set(_params(cls)), "get_params must return every constructor argument"
+    assert set(params) == set(init_params(cls)), "get_params must return every constructor argument"
     twin = cls(**params)
     assert twin.get_params().keys() == params.keys()
     assert repr(twin) == repr(model)
@@ -210,7 +178,7 @@ def test_get_params_round_trips(cls, catalogue):
 
 def _numeric_params():
     for cls in MODELS:
-        for name, p in _params(cls).items():
+        for name, p in init_params(cls).items():
             default = p.default
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 yield pytest.param(cls, name, id=f"{cls.__name__}-{name}")

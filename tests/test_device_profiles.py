@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from recsys_course.config import ENV_DEVICE
-from recsys_course.device import DEFAULT_SEED, describe_devices, get_device, seed_everything
-from recsys_course.profiles import PROFILES, check_profile, choose
+from recsys_course.config import ENV_DATASET, ENV_DEVICE
+from recsys_course.data import DataError
+from recsys_course.device import DEFAULT_SEED, describe_devices, get_device, seed_everything, set_threads
+from recsys_course.profiles import DATASETS, PROFILES, check_profile, choose, dataset_for
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -147,11 +148,41 @@ def test_choose_picks_per_profile(profile, users, epochs):
     cfg = choose(profile, **SIZES)
     assert cfg.profile == profile
     assert cfg.n_users == users and cfg.epochs == epochs
-    assert set(vars(cfg)) == {"profile", "n_users", "epochs"}
+    assert set(vars(cfg)) == {"profile", "dataset", "n_users", "epochs"}
 
 
-def test_choose_without_sizes():
-    assert vars(choose("lesson")) == {"profile": "lesson"}
+def test_choose_without_sizes(monkeypatch):
+    monkeypatch.delenv(ENV_DATASET, raising=False)
+    assert vars(choose("lesson")) == {"profile": "lesson", "dataset": "latest-small"}
+
+
+def test_the_data_set_is_part_of_the_profile(monkeypatch):
+    monkeypatch.delenv(ENV_DATASET, raising=False)
+    assert {p: choose(p).dataset for p in PROFILES} == {"smoke": "latest-small", "lesson": "latest-small",
+                                                       "full": "1m"}
+    assert DATASETS == {"smoke": "latest-small", "lesson": "latest-small", "full": "1m"}
+    monkeypatch.setenv(ENV_DATASET, "Synthetic-1M")  # the runner's --dataset
+    assert choose("full").dataset == "synthetic-1m" and dataset_for("lesson") == "synthetic-1m"
+    monkeypatch.setenv(ENV_DATASET, "ml-2m")
+    with pytest.raises(DataError, match=r"RECSYS_COURSE_DATASET='ml-2m' is not a data set.*synthetic-1m.*\(1m\)"):
+        choose("full")
+
+
+def test_set_threads_one_for_small_models_every_core_in_full():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before, blas = torch.get_num_threads(), threadpool_info()
+    try:
+        with threadpool_limits(None):  # restores BLAS' limits when the test ends
+            torch.set_num_threads(2)
+            assert set_threads("full", "cpu") == 2 and torch.get_num_threads() == 2  # full: left alone
+            assert set_threads("lesson", "cpu") == 1 and torch.get_num_threads() == 1
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+            with pytest.raises(ValueError, match="unknown profile"):
+                set_threads("quick")
+    finally:
+        torch.set_num_threads(before)
+    assert len(threadpool_info()) == len(blas)
 
 
 def test_profiles_are_the_three():

@@ -262,3 +262,70 @@ def test_make_optimizer_parameter_groups_and_names():
         make_optimizer([a], "lbfgs")
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         make_optimizer([a], "adam", lr=float("nan"))
+
+
+# --------------------------------------------------------------------------------------------
+# no per-batch host synchronisation, mixed precision, validation in blocks
+# --------------------------------------------------------------------------------------------
+def test_epoch_loss_is_the_exact_mean_of_the_batch_losses(monkeypatch):
+    """The loss is summed on the device and read every SYNC_EVERY batches: same number as reading every batch."""
+    from recsys_course.models import torch_train
+
+    x, y = _regression(203)
+    seen = []
+
+    def loss(m, xb, yb):
+        value = _mse(m, xb, yb)
+        seen.append((float(value.detach()), len(xb)))
+        return value
+
+    monkeypatch.setattr(torch_train, "SYNC_EVERY", 3)
+    hist = train(torch.nn.Linear(3, 1), loss, (x, y), epochs=1, batch_size=10, device="cpu", verbose=False)
+    expected = sum(v * n for v, n in seen) / sum(n for _, n in seen)
+    assert len(seen) == 21 and hist.train_loss[0] == pytest.approx(expected, rel=1e-12)
+    assert hist.precision == "float32"
+
+
+def test_divergence_is_caught_between_syncs(monkeypatch):
+    from recsys_course.models import torch_train
+
+    monkeypatch.setattr(torch_train, "SYNC_EVERY", 4)
+    x, y = _regression(64)
+    calls = []
+
+    def loss(m, xb, yb):  # NaN from the 2nd batch on: caught at the 4th, when the running sum is read
+        calls.append(1)
+        return _mse(m, xb, yb) * (float("nan") if len(calls) >= 2 else 1.0)
+
+    with pytest.raises(FloatingPointError, match=r"the loss became nan in epoch 1 \(by mini-batch 4\)"):
+        train(torch.nn.Linear(3, 1), loss, (x, y), epochs=1, batch_size=8, device="cpu", verbose=False)
+    assert len(calls) == 4
+
+
+def test_precision_choice(monkeypatch):
+    from recsys_course.config import ENV_PRECISION
+    from recsys_course.models.torch_train import resolve_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.delenv(ENV_PRECISION, raising=False)
+    assert resolve_precision(None, cpu) == "float32" and resolve_precision("auto", cpu) == "float32"
+    for wanted in ("bf16", "fp16"):
+        with pytest.raises(ValueError, match=f"precision='{wanted}'.*mixed precision for CUDA GPUs.*cpu"):
+            resolve_precision(wanted, cpu)
+    monkeypatch.setenv(ENV_PRECISION, "auto")  # the runner's --precision
+    assert resolve_precision(None, cpu) == "float32"
+    monkeypatch.setenv(ENV_PRECISION, "half")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision(None, cpu)
+    x, y = _regression(20)
+    with pytest.raises(ValueError, match="half"):
+        train(torch.nn.Linear(3, 1), _mse, (x, y), epochs=1, device="cpu", verbose=False)
+
+
+def test_ranking_validation_in_blocks_gives_the_same_ndcg(ratings, monkeypatch):
+    from recsys_course.models import BPR, torch_train
+
+    whole = BPR(n_factors=4, n_epochs=2, patience=None, seed=1, verbose=False).fit(ratings)
+    monkeypatch.setattr(torch_train, "VALIDATION_CELLS", 3 * 40)  # three users per block
+    blocks = BPR(n_factors=4, n_epochs=2, patience=None, seed=1, verbose=False).fit(ratings)
+    assert blocks.history_.val_metric == pytest.approx(whole.history_.val_metric, abs=1e-12)

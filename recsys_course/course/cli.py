@@ -1,5 +1,6 @@
-"""``recsys-course`` — run the course (``run``), refresh committed notebooks (``refresh``), list them (``list``),
-re-point every copy of the repository address (``sync-links``).
+"""``recsys-course`` — run the course (``run``), render it as a static site (``site``), check a GPU (``gpu-check``),
+refresh committed notebooks (``refresh``), list them (``list``), re-point every copy of the repository address
+(``sync-links``).
 
 ``python -m recsys_course run`` is the same as ``recsys-course run``.
 """
@@ -33,8 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: auto = CUDA, then MPS, then CPU)")
     run_p.add_argument("--text-model", help="Hugging Face id or folder of the text encoder "
                                             "(default: the packaged all-MiniLM-L6-v2)")
+    run_p.add_argument("--dataset", help="run on this data set instead of the profile's own (smoke, lesson: "
+                                         "latest-small; full: 1m), e.g. synthetic-1m: ml-1m's size without a "
+                                         "download")
+    run_p.add_argument("--precision", choices=("float32", "bf16", "fp16", "auto"),
+                       help="torch training precision on CUDA (default float32; auto = bf16 where supported)")
     run_p.add_argument("--output", type=Path, default=None,
-                       help="folder for executed notebooks and the leaderboard (default: build/<profile>)")
+                       help="folder for executed notebooks and the leaderboard (default: build/<profile>, "
+                            "build/<profile>-<dataset> with --dataset)")
     run_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
     run_p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
 
@@ -47,12 +54,29 @@ def main(argv: list[str] | None = None) -> int:
                                                 "CONTRIBUTING")
     links_p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a copy disagrees")
 
+    site_p = sub.add_parser("site", help="render the executed notebooks of a build folder as a static HTML site")
+    site_p.add_argument("--profile", choices=PROFILES, default="lesson",
+                        help="render build/<profile> (default: lesson)")
+    site_p.add_argument("--build", type=Path, default=None, help="the build folder to render (overrides --profile)")
+    site_p.add_argument("--output", type=Path, default=None, help="where to write the site (default: <build>/site)")
+
+    sub.add_parser("gpu-check", add_help=False,
+                   help="train every torch model on CUDA and on CPU and compare (says 'no CUDA' and exits 0 "
+                        "without a GPU); `recsys-course gpu-check --help` for its options")
+
     list_p = sub.add_parser("list", help="list the notebooks")
     list_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gpu-check"]:  # its own options, parsed by its own module
+        from . import gpu_check
+
+        return gpu_check.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "sync-links":
         return _sync_links(args.check)
+    if args.command == "site":
+        return _site(args.build or Path("build") / args.profile, args.output)
     from . import runner
 
     try:
@@ -71,12 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         print(runner.timing_table(results))
         return 0 if all(r.ok for r in results) else 1
 
-    out_dir = args.output or Path("build") / args.profile
-    print(f"recsys-course: running {len(notebooks)} notebook(s) in the {args.profile!r} profile into "
-          f"{_relative(out_dir)}/")
+    from ..profiles import DATASETS
+
+    dataset = args.dataset.lower() if args.dataset else None
+    out_dir = args.output or Path("build") / (args.profile + (f"-{dataset}" if dataset else ""))
+    print(f"recsys-course: running {len(notebooks)} notebook(s) in the {args.profile!r} profile on "
+          f"{dataset or DATASETS[args.profile]} into {_relative(out_dir)}/")
     try:
         results = runner.run(notebooks, out_dir, profile=args.profile, device=args.device,
-                             text_model=args.text_model, fail_fast=args.fail_fast)
+                             text_model=args.text_model, fail_fast=args.fail_fast, dataset=dataset,
+                             precision=args.precision)
     except ValueError as exc:
         print(f"recsys-course: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {r.error}\n        the partly executed notebook is {_relative(out_dir / r.notebook)}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _site(build_dir: Path, output: Path | None) -> int:
+    from . import site
+
+    try:
+        index = site.build_site(build_dir, output)
+    except FileNotFoundError as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
+    print(f"recsys-course: site written, open {_relative(index)}")
+    return 0
 
 
 def _sync_links(check: bool) -> int:

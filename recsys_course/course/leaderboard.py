@@ -91,30 +91,198 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(out)
 
 
+#: The course's baselines (:mod:`recsys_course.models.baselines`, notebook 01): drawn grey and hatched wherever
+#: they appear. The board records only model names, so the plot recognises them by name.
+_BASELINE_MODELS = ("GlobalMean", "BiasBaseline", "Popularity")
+#: Per track, the entry every other model is compared with (the first one present): the dashed line, and for a
+#: lower-is-better metric the zero of the "gain over the baseline" axis. Transfer's reference is the model trained
+#: on the new period only (notebook 09: "scratch", i.e. no transfer).
+_REFERENCE = {"rating": ("BiasBaseline", "GlobalMean"), "ranking": ("Popularity", "BiasBaseline"),
+              "next-item": ("Popularity",), "cold-item": ("Popularity", "BiasBaseline"),
+              "transfer": ("BiasedMF-scratch",)}
+_LOWER_IS_BETTER = ("rmse", "mae")
+_COLOURS = {"better": "#0072B2", "worse": "#D55E00", "baseline": "#9a9a9a"}  # Okabe–Ito: colour-blind safe
+_DPI = 120
+_PANEL_WIDTH_IN = 8.0  # two columns: 16 in × 120 dpi = 1920 px, a 1080p projector's width
+_BAR_IN = 0.42  # height of one bar row
+_PANEL_EXTRA_IN = 1.45  # title, tick labels and axis label of one row of panels
+_HEADER_IN = 1.3  # figure title and legend
+_FONT = {"font.size": 15, "axes.titlesize": 17, "axes.labelsize": 14, "xtick.labelsize": 13,
+         "ytick.labelsize": 15, "legend.fontsize": 14, "figure.titlesize": 20, "hatch.linewidth": 1.0}
+
+
+def _panel_metric(track: str, group: pd.DataFrame) -> tuple[str | None, bool]:
+    """(metric, lower_is_better) for a track: its TRACK_KEY column, else the first metric with values."""
+    key, lower = TRACK_KEY.get(track, (None, True))
+    if key in group.columns and group[key].notna().any():
+        return key, lower
+    for col in [c for c in COLUMN_ORDER if c in group.columns] + sorted(
+            c for c in group.columns if c not in COLUMN_ORDER and c not in ("track", "model", "notebook")):
+        if pd.api.types.is_numeric_dtype(group[col]) and group[col].notna().any():
+            return col, col in _LOWER_IS_BETTER
+    return None, True
+
+
+def _panel_data(track: str, group: pd.DataFrame) -> dict | None:
+    """What one panel draws: rows sorted best first, bar lengths, labels, the reference entry."""
+    metric, lower = _panel_metric(track, group)
+    if metric is None:
+        return None
+    group = group.dropna(subset=[metric]).sort_values(metric, ascending=lower, kind="stable")
+    models = [str(m) for m in group["model"]]
+    notebooks = [str(n) for n in group["notebook"]] if "notebook" in group.columns else [""] * len(group)
+    counts = pd.Series(models).value_counts()
+    # a model recorded by two notebooks (BiasBaseline in 01 and 07) gets the notebook's number, not one merged bar
+    names = [f"{m} ({n.split('_')[0]})" if counts[m] > 1 and n else m for m, n in zip(models, notebooks)]
+    values = group[metric].to_numpy(dtype=float)
+    ref_index = next((models.index(r) for r in _REFERENCE.get(track, ()) if r in models),
+                     next((i for i, m in enumerate(models) if m in _BASELINE_MODELS), None))
+    if lower:  # bars = gain over the reference (its value − the model's): the axis starts at the baseline, not 0
+        if ref_index is None:
+            ref_index = int(np.argmax(values))
+            ref_what = f"the worst entry, {names[ref_index]}"
+        else:
+            ref_what = names[ref_index]
+        ref_value = values[ref_index]
+        bars = ref_value - values
+        title = f"{track.capitalize()} · {metric.upper()} gain over {names[ref_index]}"
+        xlabel = f"{metric.upper()} reduction vs {ref_what} ({ref_value:.4f})\n← worse    ·    better →"
+        ref_x = 0.0
+    else:
+        bars = values
+        title = f"{track.capitalize()} · {metric.upper()}"
+        ref_x = None if ref_index is None else values[ref_index]
+        xlabel = f"{metric.upper()}, higher is better →\n" + ("(no baseline in this track)" if ref_index is None
+                                                              else f"(dashed: {names[ref_index]}, {ref_x:.4f})")
+    kinds = []
+    for i, (m, v) in enumerate(zip(models, values)):
+        if m in _BASELINE_MODELS or i == ref_index:
+            kinds.append("baseline")
+        elif ref_index is None:
+            kinds.append("better")
+        else:
+            better = v < values[ref_index] if lower else v > values[ref_index]
+            kinds.append("better" if better else "worse")
+    return {"metric": metric, "lower": lower, "names": names, "values": values, "bars": bars, "kinds": kinds,
+            "ref_index": ref_index, "ref_x": ref_x, "title": title, "xlabel": xlabel}
+
+
+def _draw_panel(ax, data: dict) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    n = len(data["names"])
+    y = np.arange(n)
+    for kind in ("better", "worse", "baseline"):
+        idx = [i for i, k in enumerate(data["kinds"]) if k == kind]
+        if idx:
+            ax.barh(y[idx], data["bars"][idx], height=0.72, color=_COLOURS[kind], edgecolor="white" if kind !=
+                    "baseline" else "#555555", hatch="//" if kind == "baseline" else None, linewidth=0.8,
+                    zorder=2)
+    lo, hi = float(min(0.0, data["bars"].min())), float(max(0.0, data["bars"].max()))
+    span = (hi - lo) or 1.0
+    pad = 0.03 * span
+    ax.set_xlim(lo - (pad if lo < 0 else 0.0), hi + pad)
+    ax.set_ylim(n - 0.5, -0.5)  # best first, at the top
+    ax.set_yticks(y, data["names"])
+    if data["ref_index"] is not None:
+        ax.get_yticklabels()[data["ref_index"]].set_fontweight("bold")
+    if data["ref_x"] is not None:
+        ax.axvline(data["ref_x"], color="#222222", linestyle="--", linewidth=1.6, zorder=3)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))  # tick labels never touch
+    ax.grid(axis="x", color="#dddddd", linewidth=0.8, zorder=0)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(data["title"], loc="left", fontweight="bold", pad=28)
+    ax.set_xlabel(data["xlabel"])
+    # the values in a column right of the axis: never on a bar, never on each other (one line per bar row)
+    column = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    for i, v in enumerate(data["values"]):
+        ax.annotate(f"{v:.4f}", (1.0, i), xycoords=column, xytext=(10, 0), textcoords="offset points",
+                    va="center", ha="left", annotation_clip=False, fontfamily="DejaVu Sans Mono",
+                    fontweight="bold" if i == data["ref_index"] else "normal")
+    ax.annotate(data["metric"], (1.0, -0.5), xycoords=column, xytext=(10, 4), textcoords="offset points",
+                va="bottom", ha="left", annotation_clip=False, color="#555555", fontsize=13)
+
+
+def _fit_height(fig, tallest: list[tuple]) -> None:
+    """Grow or shrink the figure until the bars are ``_BAR_IN`` apart: the titles, ticks and legend take what
+    they take (measured by a layout pass), so one row of value labels never runs into the next."""
+    for _ in range(4):
+        fig.draw_without_rendering()
+        height = fig.get_figheight()
+        missing = sum(n * _BAR_IN - ax.get_position().height * height for ax, n in tallest)
+        if abs(missing) < 0.02:
+            return
+        fig.set_figheight(round(height + missing, 2))
+
+
 def plot(board: pd.DataFrame, path: Path | str) -> Path:
-    """A bar chart per track: RMSE (lower is better) and NDCG@10 (higher is better)."""
+    """A PNG of the leaderboard for a projector: one panel per track, two columns, rows as needed.
+
+    Each panel has one horizontal bar per entry, best first, and the metric's value in a column to the right of
+    the bars (the figure is 1920 px wide with two tracks or more, 960 px with one). What a bar's length means:
+
+    * **lower-is-better tracks (RMSE: rating, transfer)**: the gain over the track's reference baseline, its RMSE
+      minus the model's (right of the dashed zero line = better than the baseline, left = worse). RMSEs differ in
+      the second decimal, so bars from 0 would all look alike; the RMSE itself is in the value column;
+    * **higher-is-better tracks (NDCG@10: ranking, next-item, cold-item)**: the value itself, from 0; the
+      reference baseline is the dashed line.
+
+    The reference (bold) is BiasBaseline (else GlobalMean) for rating, Popularity for the ranking tracks and
+    BiasedMF-scratch for transfer (see ``_REFERENCE``); the course's baselines (GlobalMean, BiasBaseline,
+    Popularity) are grey and hatched, models better than the reference blue, the others orange. A model recorded
+    by two notebooks keeps both rows, labelled with the notebook's number.
+
+    Deterministic (the same board gives the same bytes) and free of global state: a bare ``Figure`` rendered by
+    Agg, no pyplot, rcParams changed only inside a context.
+    """
     import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    tracks = [t for t in TRACK_KEY if t in set(board.get("track", []))]
-    fig, axes = plt.subplots(1, max(len(tracks), 1), figsize=(6 * max(len(tracks), 1), 3.8), dpi=100, squeeze=False)
-    for ax, track in zip(axes[0], tracks):
-        key, ascending = TRACK_KEY[track]
-        group = board[board["track"] == track].dropna(subset=[key])
-        ax.barh(group["model"], group[key], color="#4c72b0" if ascending else "#55a868")
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{key} ({'lower' if ascending else 'higher'} is better)")
-        ax.set_title(f"{track} track")
-        for y, v in enumerate(group[key]):
-            ax.text(v, y, f" {v:.4f}", va="center", fontsize=8)
-    if not tracks:
-        axes[0][0].text(0.5, 0.5, "no leaderboard entries", ha="center")
-    fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    tracks = _tracks_in_order(board) if len(board) and "track" in board.columns else []
+    panels = [(track, _panel_data(track, group)) for track, group in tracks]
+    with matplotlib.rc_context(_FONT):
+        if not panels:
+            fig = Figure(figsize=(8, 2.5), dpi=_DPI, layout="constrained")
+            fig.text(0.5, 0.5, "no leaderboard entries were recorded", ha="center", va="center", fontsize=18)
+            fig.savefig(path, format="png", metadata={"Software": None})
+            return path
+        ncols = min(2, len(panels))
+        grid_rows = [panels[i:i + ncols] for i in range(0, len(panels), ncols)]
+        slots = [max(len(d["names"]) if d else 1 for _, d in row) for row in grid_rows]
+        heights = [_BAR_IN * s + _PANEL_EXTRA_IN for s in slots]
+        fig = Figure(figsize=(_PANEL_WIDTH_IN * ncols, _HEADER_IN + sum(heights)), dpi=_DPI, layout="constrained")
+        fig.get_layout_engine().set(w_pad=0.15, h_pad=0.15, wspace=0.08, hspace=0.06)
+        grid = fig.add_gridspec(len(grid_rows), ncols, height_ratios=heights)
+        tallest: dict[int, tuple] = {}  # grid row -> (its tallest panel, its number of bars)
+        for r, (row, n_slots) in enumerate(zip(grid_rows, slots)):
+            for c, (track, data) in enumerate(row):
+                n = len(data["names"]) if data else 1
+                cell = grid[r, c]
+                # same bar thickness in every panel: a shorter panel stays at the top of its cell
+                sub = cell.subgridspec(2, 1, height_ratios=[_BAR_IN * n + _PANEL_EXTRA_IN,
+                                                            _BAR_IN * (n_slots - n) + 1e-6], hspace=0)
+                ax = fig.add_subplot(sub[0])
+                if n == n_slots:
+                    tallest.setdefault(r, (ax, n))
+                if data is None:
+                    ax.set_axis_off()
+                    ax.set_title(f"{track.capitalize()} track", loc="left", fontweight="bold")
+                    ax.text(0.5, 0.5, "no metric values", ha="center", va="center", transform=ax.transAxes)
+                else:
+                    _draw_panel(ax, data)
+        fig.suptitle("Course leaderboard · best first in each track", fontweight="bold")
+        handles = [Patch(facecolor=_COLOURS["better"], label="better than the track's baseline"),
+                   Patch(facecolor=_COLOURS["worse"], label="not better than the baseline"),
+                   Patch(facecolor=_COLOURS["baseline"], edgecolor="#555555", hatch="//",
+                         label="baseline (bold: the reference)")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3 if ncols > 1 else 1, frameon=False)
+        _fit_height(fig, list(tallest.values()))
+        fig.savefig(path, format="png", metadata={"Software": None})
     return path
 
 

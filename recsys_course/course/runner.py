@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ENV_DEVICE, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
+from ..config import ENV_DATASET, ENV_DEVICE, ENV_PRECISION, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
 from ..profiles import check_profile
 from ..progress import progress
 from . import leaderboard
@@ -24,14 +24,19 @@ class Result:
     seconds: float
     ok: bool
     error: str = ""
+    peak_mib: float | None = None  # the kernel's peak resident memory (None where it cannot be measured)
 
 
 def discover(notebooks_dir: Path | str = REPO_DIR / "notebooks", select=None) -> list[Path]:
     """The course notebooks (``NN_name.ipynb``) in teaching order; ``select`` keeps those whose number or
     name matches (``["00", "01_evaluation"]``)."""
+    from ..config import in_a_clone, outside_a_clone_advice
+
     folder = Path(notebooks_dir)
     found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
     if not found:
+        if folder.resolve() == (REPO_DIR / "notebooks").resolve() and not in_a_clone():
+            raise FileNotFoundError(f"no notebooks in {folder}: {outside_a_clone_advice()}")
         raise FileNotFoundError(f"no NN_name.ipynb notebooks in {folder}")
     if not select:
         return found
@@ -90,9 +95,19 @@ def execute(notebook: Path, output: Path, *, profile: str | None, cwd: Path, inj
 
 
 def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: str | None = None,
-        text_model: str | None = None, fail_fast: bool = False, echo=print) -> list[Result]:
-    """Execute each notebook into ``out_dir`` (never over the originals) in ``profile``."""
+        text_model: str | None = None, fail_fast: bool = False, echo=print, dataset: str | None = None,
+        precision: str | None = None) -> list[Result]:
+    """Execute each notebook into ``out_dir`` (never over the originals) in ``profile``.
+
+    ``device``, ``text_model``, ``dataset`` (instead of the profile's own, e.g. ``synthetic-1m``) and
+    ``precision`` reach the notebooks' kernels as environment variables.
+    """
     check_profile(profile)
+    if dataset:
+        from ..data import dataset_names
+
+        if dataset.lower() not in dataset_names():
+            raise ValueError(f"unknown data set {dataset!r}; choose one of {list(dataset_names())}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.resolve() == n.parent.resolve() for n in notebooks):
@@ -103,20 +118,78 @@ def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: s
         os.environ[ENV_DEVICE] = device
     if text_model:
         os.environ[ENV_TEXT_MODEL] = text_model
+    if dataset:
+        os.environ[ENV_DATASET] = dataset.lower()
+    if precision:
+        os.environ[ENV_PRECISION] = precision
     results = []
     bar = progress(notebooks, desc=f"notebooks ({profile})", unit="nb")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         start = time.perf_counter()
+        memory = PeakMemory()
         try:
-            execute(nb, out_dir / nb.name, profile=profile, cwd=nb.parent)
-            results.append(Result(nb.name, time.perf_counter() - start, True))
+            with memory:
+                execute(nb, out_dir / nb.name, profile=profile, cwd=nb.parent)
+            results.append(Result(nb.name, time.perf_counter() - start, True, peak_mib=memory.peak_mib))
         except Exception as exc:  # noqa: BLE001 — reported, then the exit code says it
-            results.append(Result(nb.name, time.perf_counter() - start, False, _describe_failure(exc, nb)))
+            results.append(Result(nb.name, time.perf_counter() - start, False, _describe_failure(exc, nb),
+                                  peak_mib=memory.peak_mib))
             if fail_fast:
                 break
     bar.close()
     return results
+
+
+class PeakMemory:
+    """The peak resident memory (MiB) of this process's child processes — the notebook's kernel — while the
+    ``with`` block runs. Linux only (``/proc``): each child's ``VmHWM`` (its own high-water mark) is polled twice
+    a second; ``peak_mib`` stays None elsewhere."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.peak_mib = interval, None
+        self._stop = None
+
+    @staticmethod
+    def _children() -> list[str]:
+        pids = []
+        for task in Path("/proc/self/task").glob("*/children"):
+            try:
+                pids += task.read_text().split()
+            except OSError:
+                pass
+        return pids
+
+    def _poll(self) -> None:
+        for pid in self._children():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:  # the kernel ended between listing and reading
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    mib = int(line.split()[1]) / 1024
+                    self.peak_mib = mib if self.peak_mib is None else max(self.peak_mib, mib)
+
+    def __enter__(self):
+        import threading
+
+        if Path("/proc/self/task").is_dir():
+            self._stop = threading.Event()
+
+            def loop():
+                while not self._stop.wait(self.interval):
+                    self._poll()
+
+            self._thread = threading.Thread(target=loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+        return False
 
 
 def refresh(notebooks: list[Path], echo=print) -> list[Result]:
@@ -152,9 +225,12 @@ def strip_run_metadata(path: Path, lesson_seconds: float | None) -> None:
 
 
 def timing_table(results: list[Result]) -> str:
-    lines = [f"{'notebook':40s} {'seconds':>8s}  status"]
+    """Seconds per notebook, and the peak memory of the kernels so far where it is known."""
+    memory = any(r.peak_mib is not None for r in results)
+    lines = [f"{'notebook':40s} {'seconds':>8s}" + (f" {'peak MiB':>9s}" if memory else "") + "  status"]
     for r in results:
-        lines.append(f"{r.notebook:40s} {r.seconds:8.1f}  {'ok' if r.ok else 'FAILED'}")
+        peak = (f" {r.peak_mib:9.0f}" if r.peak_mib is not None else f" {'':9s}") if memory else ""
+        lines.append(f"{r.notebook:40s} {r.seconds:8.1f}{peak}  {'ok' if r.ok else 'FAILED'}")
     lines.append(f"{'total':40s} {sum(r.seconds for r in results):8.1f}")
     return "\n".join(lines)
 

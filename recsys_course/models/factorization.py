@@ -739,9 +739,7 @@ class BPR(_RankingFactors, TorchRecommender):
     def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
         import torch
 
-        if "val_users" not in setup.state:
-            setup.state["val_users"] = torch.as_tensor(users, device=self.device_)
-        return network.score_all(setup.state["val_users"])
+        return network.score_all(torch.as_tensor(users, device=self.device_))
 
     def _store(self, setup: TrainingSetup, frame: pd.DataFrame) -> None:
         network = setup.network

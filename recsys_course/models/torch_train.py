@@ -13,13 +13,24 @@ can plot. The caller owns the model: the loop only needs ``module.parameters()``
 SASRec, BERT-style models.
 
 Determinism: the order of the mini-batches comes from a ``torch.Generator`` seeded with ``seed``, and the global
-torch RNG (dropout, sampling inside ``loss_fn``) is seeded with the same value, so a run on the CPU is
-repeatable bit for bit.
+torch RNG (dropout, sampling inside ``loss_fn``) is seeded with the same value, so a run on the CPU with one
+thread (what ``device.set_threads`` gives the smoke and lesson profiles) is repeatable bit for bit. With several
+threads, the backward pass of tensor indexing (``P[u]``) may add a batch's gradients in a different order from
+run to run, so factors can differ in the fifth decimal; a GPU differs more (its own random streams).
+
+On a GPU the loop never waits for the device inside an epoch: the loss is summed where it is computed and read
+(and checked for NaN/inf) every :data:`SYNC_EVERY` batches and at the end of the epoch, so the host keeps
+queueing kernels. ``precision`` (or ``$RECSYS_COURSE_PRECISION``) turns on mixed precision on CUDA: ``"bf16"``
+or ``"fp16"`` autocast of the forward pass and loss (fp16 with a gradient scaler), ``"auto"`` = bf16 where the
+GPU supports it, else fp16. The default is float32 everywhere, and on a CPU autocast is never used (it is
+slower there and changes the numbers).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +39,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, TIME, USER
+from ..config import ENV_PRECISION, ITEM, RATING, RELEVANCE_THRESHOLD, TIME, USER
 from ..metrics import ndcg_of_scores
 from .base import Recommender
 
-__all__ = ["History", "train", "make_optimizer", "resolve_device", "TrainingSetup", "TorchRecommender"]
+__all__ = ["History", "train", "make_optimizer", "resolve_device", "resolve_precision", "TrainingSetup",
+           "TorchRecommender"]
+
+#: Read the running loss back from the device (and check it is finite) once every this many mini-batches.
+SYNC_EVERY = 100
+#: The ranking validation scores users in blocks of at most this many (user, item) cells (128 MiB in float64).
+VALIDATION_CELLS = 1 << 24
+PRECISIONS = ("float32", "bf16", "fp16", "auto")
 
 
 @dataclass
@@ -54,6 +72,7 @@ class History:
     initial_metric: float = math.nan
     stopped_early: bool = False
     seconds: float = 0.0
+    precision: str = "float32"
 
     @property
     def n_epochs(self) -> int:
@@ -70,6 +89,31 @@ def resolve_device(device=None):
     from ..device import get_device
 
     return get_device(device)
+
+
+def resolve_precision(precision: str | None, device) -> str:
+    """The precision a run trains in: ``precision``, else ``$RECSYS_COURSE_PRECISION``, else ``"float32"``.
+
+    ``"auto"`` is bf16 on a CUDA GPU that supports it, fp16 on an older one, float32 elsewhere. Asking for bf16
+    or fp16 on a device other than CUDA is an error (autocast on a CPU is slower than float32 and changes the
+    results; on the CPU the course trains in float32).
+    """
+    import torch
+
+    from ..checks import check_choice
+
+    wanted = precision or os.environ.get(ENV_PRECISION, "").strip() or "float32"
+    check_choice(None, "precision", wanted, PRECISIONS)
+    if wanted == "float32":
+        return wanted
+    if device.type != "cuda":
+        if wanted == "auto":
+            return "float32"
+        raise ValueError(f"precision={wanted!r} (argument or ${ENV_PRECISION}) is mixed precision for CUDA GPUs, "
+                         f"but this run is on {device.type}; use 'float32' or 'auto' (float32 off CUDA)")
+    if wanted == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return wanted
 
 
 def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, *,
@@ -112,7 +156,8 @@ def _improved(value: float, best: float, mode: str, min_delta: float) -> bool:
 def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int = 1024, lr: float = 1e-3,
           weight_decay: float = 0.0, optimizer="adam", validate: Callable | None = None, mode: str = "min",
           patience: int | None = 3, min_delta: float = 0.0, restore_best: bool = True, seed: int = 0,
-          device=None, metric_name: str = "val", desc: str = "", verbose: bool = True) -> History:
+          device=None, metric_name: str = "val", desc: str = "", verbose: bool = True,
+          precision: str | None = None) -> History:
     r"""Train ``module`` with mini-batches; early-stop on ``validate``; return the :class:`History`.
 
     Parameters
@@ -140,6 +185,9 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
         Seeds the batch order (a ``torch.Generator``) and the global torch RNG.
     verbose
         One text progress bar per epoch, showing the running loss (and the validation metric at its end).
+    precision
+        ``"float32"`` (default), ``"bf16"``, ``"fp16"`` or ``"auto"``: see :func:`resolve_precision`
+        (``None``: ``$RECSYS_COURSE_PRECISION``, else float32).
 
     The module is left in eval mode, holding the best weights (``restore_best``) or the last ones.
     """
@@ -153,6 +201,7 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     check_int(None, "patience", patience, allow_none=True)
 
     device = resolve_device(device)
+    amp = _Autocast(resolve_precision(precision, device), device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     module.to(device)
@@ -160,7 +209,7 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
         module.parameters(), optimizer, lr, weight_decay)
 
     fixed = None if callable(data) else _as_tensors(data, device)
-    hist = History(metric_name=metric_name, mode=mode)
+    hist = History(metric_name=metric_name, mode=mode, precision=amp.precision)
     start = time.perf_counter()
     best = _BestWeights(module, restore_best and validate is not None)
     if validate is not None:
@@ -169,7 +218,7 @@ def train(module, loss_fn: Callable, data, *, epochs: int = 20, batch_size: int 
     for epoch in range(1, epochs + 1):
         parts = fixed if fixed is not None else _as_tensors(data(epoch, generator), device)
         label = f"{desc + ' ' if desc else ''}epoch {epoch:>{len(str(epochs))}}/{epochs}"
-        bar, loss = _epoch(module, loss_fn, opt, parts, batch_size, generator, label, epoch, verbose)
+        bar, loss = _epoch(module, loss_fn, opt, parts, batch_size, generator, label, epoch, verbose, amp)
         hist.train_loss.append(loss)
         value = _validate(module, validate)
         hist.val_metric.append(value)
@@ -232,33 +281,69 @@ def _as_tensors(parts: Sequence, device) -> list:
     return [t.to(device) for t in out]
 
 
-def _epoch(module, loss_fn, opt, parts, batch_size: int, generator, label: str, epoch: int, verbose: bool):
-    """One epoch of shuffled mini-batches; returns the (still open) progress bar and the mean batch loss."""
+class _Autocast:
+    """Mixed precision for one run: the autocast context of the forward pass and the fp16 gradient scaler."""
+
+    def __init__(self, precision: str, device):
+        import torch
+
+        self.precision = precision
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def forward(self):
+        import torch
+
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def step(self, loss, opt) -> None:
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+
+
+def _epoch(module, loss_fn, opt, parts, batch_size: int, generator, label: str, epoch: int, verbose: bool,
+           amp: _Autocast):
+    """One epoch of shuffled mini-batches; returns the (still open) progress bar and the mean batch loss.
+
+    The batch losses are summed on the device; the sum is read back (one host synchronisation) every
+    :data:`SYNC_EVERY` batches and at the end, which is also when a NaN or infinite loss is caught.
+    """
     import torch
 
     from ..progress import progress
 
     n = len(parts[0])
     order = torch.randperm(n, generator=generator).to(parts[0].device)
-    total, seen = 0.0, 0
+    total = torch.zeros((), dtype=torch.float64, device=parts[0].device)
+    n_batches = math.ceil(n / batch_size)
     # a manual bar: iterating a tqdm closes it at the end, before the validation metric is known
-    bar = progress(total=math.ceil(n / batch_size), desc=label, disable=not verbose, leave=True, ncols=100,
+    bar = progress(total=n_batches, desc=label, disable=not verbose, leave=True, ncols=100,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-    for begin in range(0, n, batch_size):
+    for batch, begin in enumerate(range(0, n, batch_size), start=1):
         idx = order[begin:begin + batch_size]
-        loss = loss_fn(module, *(t[idx] for t in parts))
-        if not torch.isfinite(loss):
-            bar.close()
-            raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch}: the model diverged; "
-                                     "use a smaller learning rate or more regularisation")
+        with amp.forward():
+            loss = loss_fn(module, *(t[idx] for t in parts))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total += float(loss.detach()) * len(idx)
-        seen += len(idx)
-        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        amp.step(loss, opt)
+        total += loss.detach().double() * len(idx)
+        if batch % SYNC_EVERY == 0 or batch == n_batches:
+            seen = min(begin + batch_size, n)
+            mean = float(total) / seen
+            if not math.isfinite(mean):
+                bar.close()
+                raise FloatingPointError(f"the loss became {mean} in epoch {epoch} (by mini-batch {batch}): the "
+                                         "model diverged; use a smaller learning rate or more regularisation")
+            bar.set_postfix(loss=f"{mean:.4f}", refresh=False)
         bar.update(1)
-    return bar, total / max(seen, 1)
+    return bar, float(total) / max(n, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,7 +469,7 @@ class TorchRecommender(Recommender):
                      optimizer=optimizer, validate=validate, mode="min" if self.predicts_ratings else "max",
                      patience=self._patience(), seed=self.seed, device=self.device_,
                      metric_name="val_rmse" if self.predicts_ratings else "val_ndcg@10", desc=desc,
-                     verbose=self.verbose)
+                     verbose=self.verbose, precision=None)
         return setup, hist
 
     def _validator(self, setup: TrainingSetup, fit_part: pd.DataFrame, val_part: pd.DataFrame) -> Callable:
@@ -425,8 +510,14 @@ class TorchRecommender(Recommender):
         in_val = row_of[fu] >= 0
         seen = sp.csr_matrix((np.ones(int(in_val.sum())), (row_of[fu[in_val]], fi[in_val])), shape=shape)
         n_rel = n_rel[users]
+        block = max(1, VALIDATION_CELLS // max(self.n_items, 1))  # users scored at once: memory stays bounded
 
         def validate(network) -> float:
-            return ndcg_of_scores(self._validation_scores(setup, network, users), seen, relevant, n_rel, k=10)
+            total = 0.0
+            for start in range(0, len(users), block):
+                rows = slice(start, start + block)
+                scores = self._validation_scores(setup, network, users[rows])
+                total += len(scores) * ndcg_of_scores(scores, seen[rows], relevant[rows], n_rel[rows], k=10)
+            return total / len(users)
 
         return validate
