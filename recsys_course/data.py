@@ -180,21 +180,21 @@ def load_dataset(name: str = "latest-small") -> MovieLens:
     without downloading anything. A profile names its data set (:data:`recsys_course.profiles.DATASETS`);
     ``recsys-course run --dataset NAME`` overrides it.
     """
-    key = str(name).lower()
+    key = check_dataset(name)
     if key.startswith(SYNTHETIC_PREFIX):
-        from .synthetic import SHAPES, movielens_shaped
+        from .synthetic import movielens_shaped
 
-        shape = key.removeprefix(SYNTHETIC_PREFIX)
-        if shape not in SHAPES:
-            raise DataError(f"unknown data set {name!r}; choose one of {list(dataset_names())}")
-        data = movielens_shaped(shape)
+        data = movielens_shaped(key.removeprefix(SYNTHETIC_PREFIX))
         return MovieLens(key, data.ratings, data.movies)
-    try:
-        return load_movielens(key)
-    except DataError as exc:
-        if str(exc).startswith("unknown MovieLens dataset"):
-            raise DataError(f"unknown data set {name!r}; choose one of {list(dataset_names())}") from None
-        raise
+    return load_movielens(key)
+
+
+def check_dataset(name: str) -> str:
+    """``name`` in lower case if :func:`load_dataset` accepts it; else a :class:`DataError` listing the names."""
+    key = str(name).lower()
+    if key not in dataset_names():
+        raise DataError(f"unknown data set {name!r}; choose one of {list(dataset_names())}")
+    return key
 
 
 def dataset_names() -> tuple[str, ...]:

@@ -36,12 +36,13 @@ def dataset_for(profile: str) -> str:
     """The data set ``profile`` runs on: ``$RECSYS_COURSE_DATASET`` if set, else :data:`DATASETS`."""
     check_profile(profile)
     chosen = os.environ.get(ENV_DATASET, "").strip() or DATASETS[profile]
-    from .data import DataError, dataset_names
+    from .data import DataError, check_dataset
 
-    if chosen.lower() not in dataset_names():
-        raise DataError(f"${ENV_DATASET}={chosen!r} is not a data set; choose one of {list(dataset_names())} "
-                        f"or unset it to use the profile's own ({DATASETS[profile]})")
-    return chosen.lower()
+    try:
+        return check_dataset(chosen)
+    except DataError as exc:
+        raise DataError(f"${ENV_DATASET}={chosen!r} is not a data set: {exc}; or unset it to use the profile's "
+                        f"own ({DATASETS[profile]})") from None
 
 
 def choose(profile: str, **sizes: dict) -> SimpleNamespace:

@@ -104,10 +104,9 @@ def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: s
     """
     check_profile(profile)
     if dataset:
-        from ..data import dataset_names
+        from ..data import check_dataset
 
-        if dataset.lower() not in dataset_names():
-            raise ValueError(f"unknown data set {dataset!r}; choose one of {list(dataset_names())}")
+        dataset = check_dataset(dataset)  # a DataError (a ValueError) names the choices
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.resolve() == n.parent.resolve() for n in notebooks):
@@ -119,7 +118,7 @@ def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: s
     if text_model:
         os.environ[ENV_TEXT_MODEL] = text_model
     if dataset:
-        os.environ[ENV_DATASET] = dataset.lower()
+        os.environ[ENV_DATASET] = dataset
     if precision:
         os.environ[ENV_PRECISION] = precision
     results = []

@@ -469,7 +469,7 @@ class TorchRecommender(Recommender):
                      optimizer=optimizer, validate=validate, mode="min" if self.predicts_ratings else "max",
                      patience=self._patience(), seed=self.seed, device=self.device_,
                      metric_name="val_rmse" if self.predicts_ratings else "val_ndcg@10", desc=desc,
-                     verbose=self.verbose, precision=None)
+                     verbose=self.verbose)
         return setup, hist
 
     def _validator(self, setup: TrainingSetup, fit_part: pd.DataFrame, val_part: pd.DataFrame) -> Callable:
