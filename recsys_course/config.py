@@ -10,6 +10,7 @@ from pathlib import Path
 # --- columns ---------------------------------------------------------------------------------
 USER = "userId"
 ITEM = "movieId"
+GROUP = "groupId"  # recsys_course.group: one row per group member (MovieLens has no groups: they are built)
 RATING = "rating"
 TIME = "timestamp"
 SCORE = "score"
@@ -33,6 +34,7 @@ ENV_TEXT_MODEL = "RECSYS_COURSE_TEXT_MODEL"  # a Hugging Face id or a local fold
 ENV_PROFILE = "RECSYS_COURSE_PROFILE"      # informational: the profile the runner asked for
 ENV_DATASET = "RECSYS_COURSE_DATASET"      # overrides the profile's data set (latest-small, 1m, synthetic-1m, ...)
 ENV_PRECISION = "RECSYS_COURSE_PRECISION"  # float32 (default) | bf16 | fp16 | auto: autocast of torch training
+ENV_STRICT = "RECSYS_COURSE_STRICT"        # 1: every exercise check raises on a wrong or missing answer (autograders)
 
 # --- paths -----------------------------------------------------------------------------------
 PACKAGE_DIR = Path(__file__).resolve().parent

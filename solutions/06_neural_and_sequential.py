@@ -1,22 +1,50 @@
 """Solutions to the exercises of notebook 06 (neural and sequential models).
 
-* ``multi_head_attention`` — project to queries, keys and values once; head h owns columns
-  h·d_h … (h+1)·d_h - 1 of each. Per head: scores :math:`q k^\\top/\\sqrt{d_h}`; :math:`-\\infty` above the
-  diagonal (position t may not look at s > t); a numerically stable softmax per row (subtract the row maximum);
-  weights times values. The heads' outputs are concatenated (a transformer would then apply one more linear
-  map). The diagonal is never masked, so no row is all :math:`-\\infty`.
-* ``sampled_hit_probability`` — among the M - 1 other candidates, r - 1 score higher than the target. Drawing N of
-  them without replacement, the number of better ones drawn is hypergeometric; the target is in the sampled
-  top k when at most k - 1 of them are drawn: :math:`\\sum_{x=0}^{k-1} \\binom{r-1}{x}\\binom{M-r}{N-x} /
-  \\binom{M-1}{N}`. Written with ``math.comb`` (exact integers) — ``scipy.stats.hypergeom.cdf`` gives the same.
-* ``next_item_windows`` — the pairs (x_j, x_{j+1}) cut into chunks of ``max_len`` from the end, so only the oldest
-  chunk can be short; each chunk padded on the right with 0.
+* ``multi_head_attention`` — project to queries, keys and values once; head h owns the contiguous columns
+  h·d_h … (h+1)·d_h − 1 of each (d_h = d_k / n_heads for Q and K, d_v / n_heads for V). Per head: scores
+  :math:`q k^\\top/\\sqrt{d_h}` — the width of one head, not of all of them; :math:`-\\infty` strictly above the
+  diagonal (position t may not look at s > t, but it must see itself, or the first row of weights is 0/0); a
+  softmax along each row with the row maximum subtracted first (inputs of size 30 give scores in the hundreds,
+  and e^s overflows); weights times values. The heads' outputs go side by side into an (L, d_v) array (a
+  transformer would then apply one more linear map). With one head it is the worked example of section 3.4.
+* ``half_hit_rank`` — an inversion of the formula of section 6.1. Among the M − 1 other candidates, r − 1 score
+  higher than a target at full rank r; N of them are drawn without replacement, and the target is in the
+  sampled top k when at most k − 1 better ones are drawn:
+  :math:`P_r = \\sum_{x=0}^{k-1} \\binom{r-1}{x}\\binom{M-r}{N-x} / \\binom{M-1}{N}`. Going one rank deeper
+  turns one worse item into a better one, so :math:`P_r` never increases with r: a bisection over r finds the
+  first rank with :math:`P_r < 1/2` (a scan works too). With N ≥ k the worst item (r = M) is a miss for sure,
+  so such a rank always exists. Comparing :math:`2\\sum < \\binom{M-1}{N}` in whole numbers avoids any rounding.
+  **The open question** — at which full rank does the probability drop below ½ for 100 negatives and the
+  9,701 films of the lesson run? At **rank 936** (rank 935 is still a hit with probability 0.5007): a film on
+  page 94 of a ten-per-page list is a sampled hit@10 half of the time, which is why the plot of section 6.1
+  crosses one half near 1,000. The rank is close to :math:`(k - \\tfrac13)(M - 1)/N` (the median of the number
+  of better films drawn is near its mean :math:`N(r-1)/(M-1)`): ten times more negatives, ten times shallower —
+  95 with 1,000 negatives. When every other item is drawn (N = M − 1) the sampled rank is the full rank and the
+  answer is k + 1 = 11.
+* ``next_item_windows`` — the pairs (x_j, x_{j+1}) cut into chunks of ``max_len`` counted from the end, so that
+  only the oldest chunk can be short; the chunks oldest first, each padded on the right with 0. One film gives
+  no pair and so no window: an array of shape (0, max_len).
+* ``sasrec_recent_films`` (experiment) — ``recommend`` reads each user's last ``max_len`` training films, so a
+  copy of the fitted model with ``max_len`` set to n reads only the last n (the positional embeddings of
+  positions 0..n−1 were trained on the short windows too). Evaluate each copy exactly as section 4 does
+  (``relevance_threshold=None``: every target counts) and keep HR@10; work on copies, so the notebook's model
+  still reads 20 films afterwards. **The open question** — does SASRec use more than the last film? In the
+  lesson run (610 users), HR@10 is 0.0705 reading the last film only (43 users), 0.082 reading the last 5
+  (50 users), 0.0836 reading the last 10 (51) and 0.0705 reading all 20 (43, section 4). The last film alone
+  gets as many hits as twenty: what the model uses is at the end of the sequence — an item-to-next-item
+  transition more than a long history — and the longer windows do not help measurably (the 5- and 10-film
+  numbers are higher by 7–8 users, about one standard error of section 4). That agrees with the reading of
+  section 4: at this budget the order carries no measurable signal beyond "what did they just rate?".
+* ``quiz`` — the reasons are printed by ``show_solution("06.quiz")``.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
+
+from recsys_course.evaluate import evaluate
 
 
 def multi_head_attention(X, Wq, Wk, Wv, n_heads):
@@ -32,12 +60,23 @@ def multi_head_attention(X, Wq, Wk, Wv, n_heads):
     return np.concatenate(heads, axis=1)
 
 
-def sampled_hit_probability(full_rank, n_candidates, n_negatives, k):
-    better, others = full_rank - 1, n_candidates - 1
-    total = math.comb(others, n_negatives)
-    hit = sum(math.comb(better, x) * math.comb(others - better, n_negatives - x)
-              for x in range(0, min(k - 1, better, n_negatives) + 1))
-    return hit / total
+def half_hit_rank(n_candidates, n_negatives, k):
+    others, total = n_candidates - 1, math.comb(n_candidates - 1, n_negatives)
+
+    def below_half(rank):  # P[at most k - 1 of the rank - 1 better items are drawn] < 1/2, in whole numbers
+        better = rank - 1
+        hits = sum(math.comb(better, x) * math.comb(others - better, n_negatives - x)
+                   for x in range(min(k - 1, better, n_negatives) + 1))
+        return 2 * hits < total
+
+    lo, hi = 1, n_candidates  # below_half(n_candidates) holds when n_negatives >= k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if below_half(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def next_item_windows(sequence, max_len):
@@ -56,8 +95,19 @@ def next_item_windows(sequence, max_len):
     return inputs, targets
 
 
+def sasrec_recent_films(sasrec, ll_train, ll_test):
+    hit_rate = {}
+    for n_films in (1, 5, 10):
+        model = copy.deepcopy(sasrec)  # the notebook's model keeps reading its 20 films
+        model.max_len = n_films
+        hit_rate[n_films] = evaluate(model, ll_train, ll_test, relevance_threshold=None)["hit@10"]
+    return hit_rate
+
+
 SOLUTIONS = {
     "06.multi_head_attention": multi_head_attention,
-    "06.sampled_hit_probability": sampled_hit_probability,
+    "06.half_hit_rank": half_hit_rank,
     "06.next_item_windows": next_item_windows,
+    "06.sasrec_recent_films": sasrec_recent_films,
+    "06.quiz": {1: "b", 2: "c", 3: "c", 4: 19, 5: 10, 6: "d"},
 }

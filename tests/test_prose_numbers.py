@@ -9,7 +9,7 @@ prose 0.8812). A number written without a sign also matches a negative output (p
 Not prose numbers, and so not checked: LaTeX (``$...$``, ``$$...$$``: the worked examples by hand, whose
 arithmetic is on the page), inline code and code blocks (parameter values such as ``lr=0.005``), link targets,
 URLs and DOIs, version strings (2.13.0), dates, numbers with fewer than three decimals (0.82, 12.3 %) and
-thousands separators (1,249 is an integer).
+thousands separators (1,249 is an integer), and an exercise's tolerance ("within ±0.002", "tolerance ±0.01").
 
 What the outputs cannot show goes into ``ALLOWED`` with its reason, and even then it is checked where possible:
 a number quoted from another notebook names that notebook (``source``) and must appear in ITS outputs or
@@ -97,7 +97,8 @@ NOT_PROSE = re.compile(
     r"|(?<![\\$])\$(?!\$).*?(?<![\\$])\$"          # inline math (\$ is a literal dollar)
     r"|\\begin\{(?P<env>\w+\*?)\}.*?\\end\{(?P=env)\}"  # a LaTeX environment outside dollars
     r"|\]\([^)]*\)"                                # a markdown link's target
-    r"|<https?://[^>]*>|https?://\S+|\bdoi:\S+",   # URLs, DOIs
+    r"|<https?://[^>]*>|https?://\S+|\bdoi:\S+"   # URLs, DOIs
+    r"|\b(?:within|tolerance) ±\s?[\d.,]+",        # an exercise's stated tolerance: a setting, not a result
     re.S)
 # a number in an output: the same integer part, any number of decimals, an optional exponent
 OUTPUT_NUMBER = re.compile(r"(?<![\w.])(?P<sign>-?)(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<dec>\d+))?"
@@ -286,7 +287,7 @@ def test_what_counts_as_a_prose_number():
     text = ("RMSE 0.8812 and −0.034, drop of 0.0341. Sentence end 1.0675. torch 2.13.0, v1.2.345, "
             "1,249 ratings, 1,249.125 s, 2018-09-26, 12.3 %, 0.82, $\\sqrt{0.5625} = 0.75$, "
             "$$x = 0.1234$$, `lr=0.005`, [doi:10.1145/2827872](https://doi.org/10.1145/2827872), 0.025–0.035, "
-            "0.1,0.2345 and ±0.005")
+            "0.1,0.2345 and ±0.005, accepted within ±0.002 (tolerance ±0.0015)")
     found = [(sign + written) for written, sign, _, _ in prose_numbers(text)]
     assert found == ["0.8812", "-0.034", "0.0341", "1.0675", "1249.125", "0.025", "0.035", "0.005"]
 
