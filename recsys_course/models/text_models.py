@@ -95,6 +95,34 @@ class _FilmTexts:
 # --------------------------------------------------------------------------------------------
 # TextProfile
 # --------------------------------------------------------------------------------------------
+def profile_weights(users: np.ndarray, ratings: np.ndarray, n_users: int, *, negative: bool = False) -> np.ndarray:
+    r""":class:`TextProfile`'s weight of every rating, :math:`d_{ui} = \max(r_{ui} - \bar r_u, 0)` (with
+    ``negative``: :math:`r_{ui} - \bar r_u`), where :math:`\bar r_u` is the mean of ``u``'s ratings given here.
+
+    ``users`` are the ratings' user positions (``0 .. n_users - 1``), ``ratings`` their values. A user whose
+    weights are all 0 (every rating equal) gets weight 1 on each film: the plain mean of their films. Returns one
+    float64 per rating. Used by ``TextProfile.fit`` and by the group profiles of :mod:`recsys_course.group`.
+    """
+    count = np.bincount(users, minlength=n_users)
+    d = ratings - (np.bincount(users, ratings, n_users) / np.maximum(count, 1))[users]
+    if not negative:
+        d = np.maximum(d, 0.0)
+    flat = np.bincount(users, np.abs(d), n_users)[users] == 0  # a user with no signal: plain mean of their films
+    return np.where(flat, 1.0, d)
+
+
+def unit_profiles(weights, vectors: np.ndarray) -> np.ndarray:
+    r"""Unit text profiles :math:`p / \lVert p \rVert` with :math:`p = \sum_i d_{i}\, e_i`: one per row of the sparse
+    ``weights`` (rows × films, the :math:`d` of :func:`profile_weights`) over the film ``vectors`` (films × dim).
+
+    Dividing by :math:`\sum_i |d_i|` (the formula of :class:`TextProfile`) only rescales a profile, so it is skipped:
+    the cosine does not change. A row without weight stays 0.
+    """
+    prof = np.asarray(weights @ vectors)
+    norm = np.linalg.norm(prof, axis=1, keepdims=True)
+    return np.divide(prof, norm, out=np.zeros_like(prof), where=norm > 0)
+
+
 class TextProfile(_FilmTexts, Recommender):
     r"""Rank films by the cosine between a user's text profile and each film's text vector.
 
@@ -121,7 +149,8 @@ class TextProfile(_FilmTexts, Recommender):
         ``None``: the packaged encoder (:func:`recsys_course.text.default_encoder`).
 
     After ``fit``: ``item_vectors_`` (a row per film of ``item_text``), ``catalogue_vectors_`` (a row per
-    film of ``item_ids_``), ``profiles_`` (a unit row per user of ``user_ids_``).
+    film of ``item_ids_``), ``weights_`` (users × films CSR of the :math:`d_{ui}`, :func:`profile_weights`),
+    ``profiles_`` (a unit row per user of ``user_ids_``, :func:`unit_profiles`).
 
     Raises
     ------
@@ -139,19 +168,9 @@ class TextProfile(_FilmTexts, Recommender):
         _require(self, "item_text", pd.Series, _ITEM_TEXT_FIX)
         self.item_vectors_ = self._embed_films(self._encoder()).astype(np.float64)
         self.catalogue_vectors_ = self._catalogue_rows(self.item_vectors_)
-        r = train[RATING].to_numpy(np.float64)
-        count = np.bincount(users, minlength=self.n_users)
-        d = r - (np.bincount(users, r, self.n_users) / count)[users]
-        if not self.negative:
-            d = np.maximum(d, 0.0)
-        total = np.bincount(users, np.abs(d), self.n_users)
-        flat = total[users] == 0  # a user with no signal: plain mean of their films
-        w = np.where(flat, 1.0, d) / np.where(flat, count[users], total[users])
-        # p_u = sum_i w_ui e_i for every user at once: a sparse (users x films) weight matrix times the vectors
-        weights = sp.csr_matrix((w, (users, items)), shape=(self.n_users, self.n_items))
-        prof = np.asarray(weights @ self.catalogue_vectors_)
-        norm = np.linalg.norm(prof, axis=1, keepdims=True)
-        self.profiles_ = np.divide(prof, norm, out=np.zeros_like(prof), where=norm > 0)
+        d = profile_weights(users, train[RATING].to_numpy(np.float64), self.n_users, negative=self.negative)
+        self.weights_ = sp.csr_matrix((d, (users, items)), shape=(self.n_users, self.n_items))
+        self.profiles_ = unit_profiles(self.weights_, self.catalogue_vectors_)
 
     def predict(self, users, items) -> np.ndarray:
         """Cosine of each (user, film) pair; any film of ``item_text`` can be scored, also one absent from train.
