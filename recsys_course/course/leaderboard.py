@@ -16,9 +16,11 @@ from ..record import LEADERBOARD_PREFIX, read_records
 #: The column that orders each track (lower is better for rmse, higher for ndcg), in the order the tracks are
 #: shown: rating (notebook 01's rating_split), ranking (ranking_split), next-item (leave-last-out, notebook 06),
 #: cold-item (films with no training rating: content.item_cold_start_split, notebooks 03 and 07), transfer
-#: (users of 2015–2018 with a model pretrained on 1996–2014, notebook 09).
+#: (users of 2015–2018 with a model pretrained on 1996–2014, notebook 09), group (one list for a group of 4 built
+#: from the ranking split, each member's NDCG@10 against their own test films: mean and worst member, notebook 10;
+#: entries are "<strategy>-<kind of group>").
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False),
-             "cold-item": ("ndcg@10", False), "transfer": ("rmse", True)}
+             "cold-item": ("ndcg@10", False), "transfer": ("rmse", True), "group": ("mean_ndcg@10", False)}
 
 
 def _tracks_in_order(board: pd.DataFrame):
@@ -96,10 +98,11 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
 _BASELINE_MODELS = ("GlobalMean", "BiasBaseline", "Popularity")
 #: Per track, the entry every other model is compared with (the first one present): the dashed line, and for a
 #: lower-is-better metric the zero of the "gain over the baseline" axis. Transfer's reference is the model trained
-#: on the new period only (notebook 09: "scratch", i.e. no transfer).
+#: on the new period only (notebook 09: "scratch", i.e. no transfer); group's is the average strategy on random
+#: groups (notebook 10).
 _REFERENCE = {"rating": ("BiasBaseline", "GlobalMean"), "ranking": ("Popularity", "BiasBaseline"),
               "next-item": ("Popularity",), "cold-item": ("Popularity", "BiasBaseline"),
-              "transfer": ("BiasedMF-scratch",)}
+              "transfer": ("BiasedMF-scratch",), "group": ("average-random",)}
 _LOWER_IS_BETTER = ("rmse", "mae")
 _COLOURS = {"better": "#0072B2", "worse": "#D55E00", "baseline": "#9a9a9a"}  # Okabe–Ito: colour-blind safe
 _DPI = 120
@@ -227,11 +230,11 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
     * **lower-is-better tracks (RMSE: rating, transfer)**: the gain over the track's reference baseline, its RMSE
       minus the model's (right of the dashed zero line = better than the baseline, left = worse). RMSEs differ in
       the second decimal, so bars from 0 would all look alike; the RMSE itself is in the value column;
-    * **higher-is-better tracks (NDCG@10: ranking, next-item, cold-item)**: the value itself, from 0; the
-      reference baseline is the dashed line.
+    * **higher-is-better tracks (NDCG@10: ranking, next-item, cold-item; mean member NDCG@10: group)**: the value
+      itself, from 0; the reference baseline is the dashed line.
 
-    The reference (bold) is BiasBaseline (else GlobalMean) for rating, Popularity for the ranking tracks and
-    BiasedMF-scratch for transfer (see ``_REFERENCE``); the course's baselines (GlobalMean, BiasBaseline,
+    The reference (bold) is BiasBaseline (else GlobalMean) for rating, Popularity for the ranking tracks,
+    BiasedMF-scratch for transfer and average-random for group (see ``_REFERENCE``); the course's baselines (GlobalMean, BiasBaseline,
     Popularity) are grey and hatched, models better than the reference blue, the others orange. A model recorded
     by two notebooks keeps both rows, labelled with the notebook's number.
 
