@@ -18,9 +18,14 @@ from ..record import LEADERBOARD_PREFIX, read_records
 #: cold-item (films with no training rating: content.item_cold_start_split, notebooks 03 and 07), transfer
 #: (users of 2015–2018 with a model pretrained on 1996–2014, notebook 09), group (one list for a group of 4 built
 #: from the ranking split, each member's NDCG@10 against their own test films: mean and worst member, notebook 10;
-#: entries are "<strategy>-<kind of group>").
+#: entries are "<strategy>-<kind of group>"), retrieval (the ranking split served in two stages, candidates then a
+#: ranker, next to the same ranker on the whole catalogue; candidate recall@N as a column, notebook 11), search (a
+#: typed query for a held-out film, the target's MRR for the user who rated it: query only, personalised, the
+#: user's model only, notebook 11) and onboarding (users hidden from every model, served from a taste text or
+#: from n ratings folded in: "<model>-fold-in-<n>", notebook 11).
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False),
-             "cold-item": ("ndcg@10", False), "transfer": ("rmse", True), "group": ("mean_ndcg@10", False)}
+             "cold-item": ("ndcg@10", False), "transfer": ("rmse", True), "group": ("mean_ndcg@10", False),
+             "retrieval": ("ndcg@10", False), "search": ("mrr", False), "onboarding": ("ndcg@10", False)}
 
 
 def _tracks_in_order(board: pd.DataFrame):
@@ -99,10 +104,11 @@ _BASELINE_MODELS = ("GlobalMean", "BiasBaseline", "Popularity")
 #: Per track, the entry every other model is compared with (the first one present): the dashed line, and for a
 #: lower-is-better metric the zero of the "gain over the baseline" axis. Transfer's reference is the model trained
 #: on the new period only (notebook 09: "scratch", i.e. no transfer); group's is the average strategy on random
-#: groups (notebook 10).
+#: groups (notebook 10); search's is the query alone, onboarding's and retrieval's Popularity (notebook 11).
 _REFERENCE = {"rating": ("BiasBaseline", "GlobalMean"), "ranking": ("Popularity", "BiasBaseline"),
               "next-item": ("Popularity",), "cold-item": ("Popularity", "BiasBaseline"),
-              "transfer": ("BiasedMF-scratch",), "group": ("average-random",)}
+              "transfer": ("BiasedMF-scratch",), "group": ("average-random",), "retrieval": ("Popularity",),
+              "search": ("query-only",), "onboarding": ("Popularity",)}
 _LOWER_IS_BETTER = ("rmse", "mae")
 _COLOURS = {"better": "#0072B2", "worse": "#D55E00", "baseline": "#9a9a9a"}  # Okabe–Ito: colour-blind safe
 _DPI = 120

@@ -241,6 +241,16 @@ class Recommender:
         """Scores ``(len(users), n_items)`` of user positions (``-1`` only if ``handles_unknown_users``)."""
         raise NotImplementedError
 
+    def _pair_values(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The numbers ``score`` gives these known (user, item) position pairs, without scoring whole rows.
+
+        The same as ``_predict``, except where ``predict`` clips to the rating scale and ``score`` does not (the
+        films above the top of the scale would tie): BiasBaseline, BiasedMF, ALS and the text models return the
+        unclipped values; any other rating model falls back to its clipped ``predict``. A two-stage system
+        (:class:`recsys_course.retrieval.TwoStage`) ranks candidates with it, so it ranks like ``score``.
+        """
+        return self._predict(users, items)
+
     def _known_user_positions(self, users: np.ndarray) -> np.ndarray:
         pos = self._user_index.get_indexer(users)
         if (pos < 0).any() and not self.handles_unknown_users:

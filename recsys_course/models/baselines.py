@@ -82,6 +82,9 @@ class BiasBaseline(Recommender):
     def _predict(self, users, items):
         return np.clip(self._raw(users, items), *self.rating_range_)
 
+    def _pair_values(self, users, items):
+        return self._raw(users, items)
+
     def _score_users(self, users):
         return self.mu_ + _bias(self.user_bias_, users)[:, None] + self.item_bias_[None, :]
 

@@ -364,7 +364,10 @@ class _TextRatingModel(_FilmTexts, TorchRecommender):
         absent from train; BERTOffsetCF: absent from train and from ``item_text``) gets :math:`\\mu + b_u`.
         """
         users, items = _pairs(self, users, items)
-        u = self.user_positions(users)
+        return np.clip(self._unclipped(self.user_positions(users), items), *self.rating_range_)
+
+    def _unclipped(self, u: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``predict`` before clipping: user positions (``-1`` = unknown), film ids."""
         q, has_item, bi = self._item_vectors_for(items)
         known_u = u >= 0
         out = self.mu_ + np.where(known_u, self.user_bias_[np.maximum(u, 0)], 0.0) + bi
@@ -372,7 +375,10 @@ class _TextRatingModel(_FilmTexts, TorchRecommender):
         for s in range(0, int(both.sum()), 65536):
             idx = np.flatnonzero(both)[s:s + 65536]
             out[idx] += self._interact(self.user_vectors_[u[idx]], q[idx])
-        return np.clip(out, *self.rating_range_)
+        return out
+
+    def _pair_values(self, users, items):
+        return self._unclipped(users, self.item_ids_[items])
 
     def _score_users(self, users):
         base = self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
