@@ -1,6 +1,6 @@
 """``recsys-course`` — run the course (``run``), render it as a static site (``site``), check a GPU (``gpu-check``),
 refresh committed notebooks (``refresh``), list them (``list``), re-point every copy of the repository address
-(``sync-links``).
+(``sync-links``), start the recommendation service of notebook 12 (``serve``).
 
 ``python -m recsys_course run`` is the same as ``recsys-course run``.
 """
@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ..config import REPO_DIR
 from ..profiles import PROFILES
+
+#: ``recsys-course serve --model``: online models (a closed-form fold-in, recsys_course.retrieval) that fit all of
+#: ml-latest-small in about a second with NumPy (BiasedMF trains with torch for minutes; EASE's 9.7k x 9.7k matrix
+#: needs 750 MB)
+SERVE_MODELS = {"als": "ALS", "implicitals": "ImplicitALS", "puresvd": "PureSVD"}
 
 
 def _relative(path: Path) -> str:
@@ -64,6 +70,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="train every torch model on CUDA and on CPU and compare (says 'no CUDA' and exits 0 "
                         "without a GPU); `recsys-course gpu-check --help` for its options")
 
+    serve_p = sub.add_parser("serve", help="start the recommendation service (notebook 12): /recommend, /search, "
+                                           "/events, /health on http://127.0.0.1:8000 until Ctrl-C")
+    serve_p.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this machine only; the service has no "
+                              "authentication, so think twice before 0.0.0.0)")
+    serve_p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve_p.add_argument("--event-log", type=Path, default=None, metavar="PATH",
+                         help="the durable event log, SQLite (default: data/cache/serve/events.sqlite); replayed at "
+                              "start-up, so a restart loses no acknowledged event")
+    serve_p.add_argument("--model", choices=SERVE_MODELS, default="als",
+                         help="the online model fitted on all of ml-latest-small at start-up (default als)")
+    serve_p.add_argument("--no-search", action="store_true",
+                         help="do not serve /search (skips embedding the films' texts with the text encoder)")
+
     list_p = sub.add_parser("list", help="list the notebooks")
     list_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
 
@@ -75,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sync-links":
         return _sync_links(args.check)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "site":
         return _site(args.build or Path("build") / args.profile, args.output)
     from . import runner
@@ -119,6 +141,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {r.error}\n        the partly executed notebook is {_relative(out_dir / r.notebook)}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _serve(args) -> int:
+    from .. import models
+    from ..serve import default_event_log
+
+    log = args.event_log or default_event_log()
+    model = getattr(models, SERVE_MODELS[args.model])()
+    start = time.perf_counter()
+    try:
+        return _start_service(args, log, model, start)
+    except KeyboardInterrupt:  # Ctrl-C before the server runs (uvicorn handles it once it does)
+        print("recsys-course: stopped before the service started", file=sys.stderr)
+        return 130
+
+
+def _start_service(args, log, model, start) -> int:
+    from ..data import load_movielens
+    from ..serve import EventLogError, create_app, run
+    from ..stream import OnlineFoldIn
+
+    print(f"recsys-course: fitting {type(model).__name__} on ml-latest-small and replaying the event log "
+          f"{_relative(log)} ...", flush=True)
+    ml = load_movielens()
+    try:
+        app = create_app(OnlineFoldIn(model).fit(ml.ratings), event_log=log, search=not args.no_search,
+                         movies=ml.movies, tags=ml.tags)
+    except EventLogError as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
+    health = app.state.service.health()
+    print(f"recsys-course: ready in {time.perf_counter() - start:.1f} s ({health['n_events']} event(s) replayed; "
+          f"search: {health['search']})")
+    print(f"recsys-course: serving on http://{args.host}:{args.port} (/recommend, /search, /events, /health; "
+          f"API docs at /docs) — press Ctrl-C to stop", flush=True)
+    try:
+        run(app, host=args.host, port=args.port)
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly on Ctrl-C, then re-raises it
+        pass
+    print("recsys-course: stopped")
+    return 0
 
 
 def _site(build_dir: Path, output: Path | None) -> int:

@@ -33,6 +33,7 @@ Every model here refuses to ``recommend`` for users it has never seen (:class:`U
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,21 @@ def _gather(values: np.ndarray, pos: np.ndarray, fill=0.0) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # closed-form building blocks
 # --------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, built once: building it reads the process' memory map,
+    which costs milliseconds once torch is loaded — more than a one-user fold-in itself (a service folds in one
+    user per event)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs on one thread (many small products: threads only add overhead)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def _solve_rows(indptr, indices, gram_w, rhs_w, Y, reg: float, base=None, block: int = 2048):
     r"""For every row r of a CSR structure solve
     :math:`(B + \sum_{j \in r} w_j\, y_j y_j^\top + \lambda I)\, x_r = \sum_{j \in r} v_j\, y_j`.
@@ -69,8 +85,6 @@ def _solve_rows(indptr, indices, gram_w, rhs_w, Y, reg: float, base=None, block:
     block of rows, rows with the same number of entries are stacked and their Gram matrices built by one
     batched matrix product; then the block's systems are solved as one batch (memory ``block`` × k² floats).
     """
-    from threadpoolctl import threadpool_limits
-
     Y = np.asarray(Y, dtype=np.float64)
     indptr = np.asarray(indptr, dtype=np.int64)
     n_rows, k = len(indptr) - 1, Y.shape[1]
@@ -78,7 +92,7 @@ def _solve_rows(indptr, indices, gram_w, rhs_w, Y, reg: float, base=None, block:
     X = np.zeros((n_rows, k))
     shared = reg * np.eye(k) + (0.0 if base is None else base)
     rows_all = np.flatnonzero(counts > 0)
-    with threadpool_limits(limits=1, user_api="blas"):  # many small products: threads only add overhead
+    with _one_blas_thread():  # many small products: threads only add overhead
         for start in range(0, len(rows_all), block):
             rows = rows_all[start:start + block]
             A = np.empty((len(rows), k, k))
@@ -158,9 +172,7 @@ def implicit_als_half_step_cg(R, Y, X0, reg: float, alpha: float, steps: int = 3
     def matvec(V):
         return V @ M + np.asarray(sel @ ((w * np.einsum("ij,ij->i", Yj, V[rows]))[:, None] * Yj))
 
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         return _cg(matvec, b, X, steps)
 
 
@@ -430,6 +442,9 @@ class BiasedMF(TorchRecommender):
     def _predict(self, users, items):
         return np.clip(self._raw(users, items), *self.rating_range_)
 
+    def _pair_values(self, users, items):
+        return self._raw(users, items)
+
     def _score_users(self, users):
         return (self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
                 + self.user_factors_[users] @ self.item_factors_.T)
@@ -488,6 +503,7 @@ class ALS(Recommender):
 
     _raw = BiasedMF._raw
     _predict = BiasedMF._predict
+    _pair_values = BiasedMF._pair_values
     _score_users = BiasedMF._score_users
 
 
