@@ -1,4 +1,13 @@
 """recsys_course — the small, tested helper package behind the course notebooks."""
+import os
+
+# Same bits on every x86 CPU with AVX2, and whatever the batch: Intel MKL (torch's CPU BLAS) otherwise picks its
+# code path by processor — on an AVX-512 machine a text encoded alone and the same text encoded in a batch differ
+# in the last bits, so cached sentence vectors would depend on which notebook filled the cache first. MKL reads
+# this at its first call, so it holds as long as the course is imported before the first heavy torch operation
+# (every notebook's imports cell); a value the user sets is kept. Costs a few per cent of speed on AVX-512 CPUs.
+os.environ.setdefault("MKL_CBWR", "AVX2")
+
 from .config import ITEM, RATING, TIME, USER
 from .data import MovieLens, check_ratings, load_movielens, toy_purchases, toy_ratings
 from .evaluate import evaluate

@@ -29,12 +29,13 @@
   positions 0..n−1 were trained on the short windows too). Evaluate each copy exactly as section 4 does
   (``relevance_threshold=None``: every target counts) and keep HR@10; work on copies, so the notebook's model
   still reads 20 films afterwards. **The open question** — does SASRec use more than the last film? In the
-  lesson run (610 users), HR@10 is 0.0705 reading the last film only (43 users), 0.082 reading the last 5
-  (50 users), 0.0836 reading the last 10 (51) and 0.0705 reading all 20 (43, section 4). The last film alone
-  gets as many hits as twenty: what the model uses is at the end of the sequence — an item-to-next-item
-  transition more than a long history — and the longer windows do not help measurably (the 5- and 10-film
-  numbers are higher by 7–8 users, about one standard error of section 4). That agrees with the reading of
-  section 4: at this budget the order carries no measurable signal beyond "what did they just rate?".
+  lesson run (610 users), HR@10 is 0.0754 reading the last film only (46 users), 0.0836 reading the last 5
+  (51 users), 0.077 reading the last 10 (47) and 0.0721 reading all 20 (44, section 4). The last film alone
+  gets as many hits as twenty (two more): what the model uses is at the end of the sequence — an
+  item-to-next-item transition more than a long history — and the longer windows do not help measurably (5 films
+  hit 5 more users than one, 10 films 1 more and 20 films 2 fewer, all within about one standard error of
+  section 4). That agrees with the reading of section 4: at this budget the order carries no measurable signal
+  beyond "what did they just rate?".
 * ``quiz`` — the reasons are printed by ``show_solution("06.quiz")``.
 """
 from __future__ import annotations

@@ -15,14 +15,15 @@
 * ``best_lora_adapter`` — by Eckart–Young the closest rank-r matrix to ΔW (Frobenius) is the truncated SVD
   U_r Σ_r V_rᵀ (the r largest singular values). Any split with (α/r) B A equal to it works; here B = (r/α) U_r Σ_r
   and A = V_rᵀ. On the lesson run, full fine-tuning's change to the query matrix (ΔW_Q, fine-tuned minus
-  pretrained, after the best epoch 1) keeps about 69 % of ‖ΔW_Q‖²_F at rank 4 (and 84 % at rank 8; for W_V 83 %
+  pretrained, after the best epoch 1) keeps about 65 % of ‖ΔW_Q‖²_F at rank 4 (and 82 % at rank 8; for W_V 82 %
   at rank 4), against about 22 % for a random Gaussian 64 × 64 matrix: the update full fine-tuning made is close
   to low-rank — the premise of LoRA (Hu et al. 2021), who found the same "low intrinsic rank" in GPT-3's updates.
 * ``lora_rank16`` (experiment) — section 4.1's LoRA with ``lora_r=16`` instead of 4: 4 096 trainable parameters,
-  the frozen head's budget. On ml-latest-small (lesson profile) it stops at epoch 2 like rank 4 and reaches test
-  HR@10 0.0443 (27 of 610 users) and NDCG@10 0.0196, against rank 4's 0.0393 (24 users) and 0.0181: three users
-  more, within the ±5-user standard error of section 4.1. Four times the adapter capacity buys nothing you could
-  tell from noise: what limits LoRA here is the pretrained model (and 5 examples per user), not the rank.
+  the frozen head's budget. On ml-latest-small (lesson profile) none of its epochs beats the pretrained start on the
+  validation slice (0.0218 at best against 0.0222), so early stopping keeps epoch 0 like rank 4, and its test
+  HR@10 0.0377 (23 of 610 users) and NDCG@10 0.0166 are rank 4's (and the pretrained model's) to the last digit.
+  Four times the adapter capacity buys nothing: what limits LoRA here is the pretrained model (and 5 examples per
+  user), not the rank.
 * BERT-base (quiz, question 5, and the old open question of the parameter count) — LoRA on W_Q and W_V of its
   12 layers (d = 768) trains 2 × 12 × r × (768 + 768) = 36 864 r parameters: 294 912 at r = 8 (147 456 at r = 4),
   about 0.27 % of its 110 M parameters.

@@ -18,6 +18,11 @@ failures (``strict``: if one starts winning, the test says so):
 * NeuMF: even validated on a random slice it peaks below Popularity on this split (0.1535 against 0.1652;
   trained 20 epochs without early stopping, 0.1432) — the weakness of the MLP interaction that Rendle, Krichene,
   Zhang & Anderson (2020) measured against a plain dot product.
+
+One pair is left out because it is a tie, not a win or a loss: GRU4Rec on the ranking split sits at Popularity's
+level, and which side of it a run lands on depends on the seed and the CPU's floating-point path (early stopping
+picks a different epoch). Measured on the 2-core AMD EPYC test machine, seeds 0–3: NDCG@10 0.0450, 0.0552, 0.0564,
+0.0611 against Popularity's 0.0545 — a mean of 0.0544. Notebook 06 reports GRU4Rec's numbers as they come.
 """
 from __future__ import annotations
 
@@ -67,6 +72,8 @@ RANKING_MODELS = list(_ranking_models())
 
 #: (model, split) pairs that lose to Popularity for the reasons in the module docstring.
 LOSES_BY_DESIGN = {("GRU4Rec", "random"), ("SASRec", "random"), ("NeuMF", "random")}
+#: (model, split) pairs at Popularity's level, whose side of it depends on the seed and the CPU (module docstring).
+TIES = {("GRU4Rec", "ranking")}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +100,8 @@ def _cases():
         for split in ("ranking", "random"):
             marks = [pytest.mark.xfail(strict=True, reason="loses by design, see the module docstring")] \
                 if (cls.__name__, split) in LOSES_BY_DESIGN else []
+            if (cls.__name__, split) in TIES:
+                marks = [pytest.mark.skip(reason="at Popularity's level: the side depends on seed and CPU (docstring)")]
             yield pytest.param(cls, kwargs, split, id=f"{case.id}-{split}", marks=marks)
 
 

@@ -288,8 +288,8 @@ register_quiz("08", [
                "epochs all scored below that start on the validation slice, and the best weights (epoch 0) were "
                "restored.",
            hints={"a": "a d × d linear map can reorder the scores freely; look at which epoch early stopping kept.",
-                  "c": "every variant loads a copy of the pretrained weights; the LoRA variant, built the same way, "
-                       "ends up different.",
+                  "c": "every variant loads a copy of the pretrained weights, and full fine-tuning, built the same "
+                       "way, ends up different; look at which epoch early stopping kept.",
                   "d": "the head did train: its validation curve in section 4.1 moves after epoch 0, but never "
                        "above where it started."}),
     Choice("Pretraining and fine-tuning see the same users and films, yet every pretrained variant beats 'scratch'. "
@@ -306,18 +306,19 @@ register_quiz("08", [
                   "b": "'scratch' is the same network, with exactly as many parameters.",
                   "d": "at test time the [MASK] is appended after the last known film: nothing after it exists "
                        "(section 2.4)."}),
-    Choice("Among the pretrained variants, LoRA puts 24 of the 610 users' next film in the top 10, the pretrained "
-           "model 23 and full fine-tuning 19. What can you conclude?",
-           {"a": "LoRA is the best way to fine-tune this model",
+    Choice("Among the pretrained variants, the pretrained model, the frozen head and LoRA each put 23 of the 610 "
+           "users' next film in the top 10, full fine-tuning 20. What can you conclude?",
+           {"a": "full fine-tuning is the wrong way to fine-tune this model",
             "b": "nothing about their order: a hit rate near 0.04 over 610 users has a standard error of about 5 users",
             "c": "full fine-tuning has a bug",
             "d": "pretraining does not help"},
            answer="b",
-           why="√(0.04 · 0.96 / 610) ≈ 0.008, about ±5 users; the four pretrained variants lie within 5 users of each "
+           why="√(0.04 · 0.96 / 610) ≈ 0.008, about ±5 users; the four pretrained variants lie within 3 users of each "
                "other. Only the gap to 'scratch' (13 users) is one to two standard errors.",
-           hints={"a": "one user more than the pretrained model alone; how large is the standard error, in users?",
+           hints={"a": "three users fewer than the pretrained model alone; how large is the standard error, in "
+                       "users?",
                   "c": "its validation score peaked after one epoch and then drifted — 5 examples per user pulling "
-                       "every weight — and 4 users is within the noise anyway.",
+                       "every weight — and 3 users is within the noise anyway.",
                   "d": "compare with 'scratch' (13 users), not with each other."}),
     Choice("LoRA trains about 640 times fewer parameters than full fine-tuning, yet an epoch is not 640 times faster. "
            "Why?",

@@ -201,7 +201,7 @@ WRONG = {
     "08.quiz": [
         ("the frozen head blamed on its size", {**RIGHT_QUIZ, 1: "a"}),
         ("pretraining credited with the test films", {**RIGHT_QUIZ, 2: "a"}),
-        ("LoRA read as the winner", {**RIGHT_QUIZ, 3: "a"}),
+        ("full fine-tuning read as the loser", {**RIGHT_QUIZ, 3: "a"}),
         ("one matrix per layer counted", {**RIGHT_QUIZ, 5: 147456}),
         ("the fallback forgotten", {**RIGHT_QUIZ, 6: 0.6}),
         ("a letter that is not an option", {**RIGHT_QUIZ, 4: "e"}),
