@@ -1,7 +1,7 @@
 """Load-test the recommendation service over loopback: throughput and p50 / p95 / p99 latency of /recommend,
 /search and /events with N concurrent clients, and a check that every acknowledged event is in the event log.
 
-A benchmark, not a test: it prints numbers (issue 16's speed goals). By default it starts the real service
+A benchmark, not a test: it prints numbers (the service's speed goals). By default it starts the real service
 (``recsys-course serve``: ALS on all of ml-latest-small, search with the packaged MiniLM) on a free port with a
 fresh event log in a temporary folder, waits until search is ready, and stops it at the end::
 
@@ -19,7 +19,7 @@ on a small machine, the clients and the server sharing the CPU. First, in-proces
 :meth:`OnlineFoldIn.update <recsys_course.stream.OnlineFoldIn.update>` (µs per event) and of one durable
 :meth:`EventLog.append <recsys_course.serve.EventLog.append>` (a commit with fsync) on this disk.
 
-Goals (issue 16, a 2-core machine): /recommend p99 ≤ 50 ms at 8 concurrent clients; /events ≥ 200 events/s with
+Goals (a 2-core machine): /recommend p99 ≤ 50 ms at 8 concurrent clients; /events ≥ 200 events/s with
 every acknowledged event in the log.
 """
 from __future__ import annotations

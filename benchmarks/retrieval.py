@@ -1,6 +1,6 @@
 """Exact vs approximate nearest-neighbour search, and the two-stage pipeline against ranking the whole catalogue.
 
-A benchmark, not a test: it prints numbers (issue 15's speed goals). Part 1, on ``synthetic_vectors`` (clustered
+A benchmark, not a test: it prints numbers (the retrieval chapter's speed goals). Part 1, on ``synthetic_vectors`` (clustered
 unit vectors, cosine = inner product): for the exact index and HNSW / IVF at several search settings, the build
 time, recall@10 against exact search, the p50 / p99 latency of one query per call and the speed-up of the median
 over exact search. Part 2 (``--two-stage``), on ml-latest-small's ranking split: the ranker alone over the whole
@@ -10,7 +10,7 @@ the same ranker (``--rankers``: EASE and ImplicitALS by default), NDCG@10 of eac
     .venv/bin/python benchmarks/retrieval.py                               # 10^5 x 384, 500 queries
     .venv/bin/python benchmarks/retrieval.py --n 1000000 --two-stage       # the full profile's size, and part 2
 
-Goals (issue 15): at 10^5 vectors, an approximate index with recall@10 >= 0.95 answers >= 10x faster than exact
+Goals: at 10^5 vectors, an approximate index with recall@10 >= 0.95 answers >= 10x faster than exact
 search; the two-stage system keeps >= 95 % of the full-catalogue NDCG@10. Timings are single-threaded (faiss and
 BLAS on one thread) unless ``--threads`` says otherwise; the output says which.
 """
