@@ -21,11 +21,14 @@ from ..record import LEADERBOARD_PREFIX, read_records
 #: entries are "<strategy>-<kind of group>"), retrieval (the ranking split served in two stages, candidates then a
 #: ranker, next to the same ranker on the whole catalogue; candidate recall@N as a column, notebook 11), search (a
 #: typed query for a held-out film, the target's MRR for the user who rated it: query only, personalised, the
-#: user's model only, notebook 11) and onboarding (users hidden from every model, served from a taste text or
-#: from n ratings folded in: "<model>-fold-in-<n>", notebook 11).
+#: user's model only, notebook 11), onboarding (users hidden from every model, served from a taste text or
+#: from n ratings folded in: "<model>-fold-in-<n>", notebook 11) and stream (prequential, test-then-train, on the
+#: ratings after an 80 % time cut: each event scored before the strategy learns it; "Static-", "Periodic-",
+#: "FoldIn-" strategies and OnlineItemKNN, notebook 12).
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False),
              "cold-item": ("ndcg@10", False), "transfer": ("rmse", True), "group": ("mean_ndcg@10", False),
-             "retrieval": ("ndcg@10", False), "search": ("mrr", False), "onboarding": ("ndcg@10", False)}
+             "retrieval": ("ndcg@10", False), "search": ("mrr", False), "onboarding": ("ndcg@10", False),
+             "stream": ("ndcg@10", False)}
 
 
 def _tracks_in_order(board: pd.DataFrame):
@@ -104,11 +107,13 @@ _BASELINE_MODELS = ("GlobalMean", "BiasBaseline", "Popularity")
 #: Per track, the entry every other model is compared with (the first one present): the dashed line, and for a
 #: lower-is-better metric the zero of the "gain over the baseline" axis. Transfer's reference is the model trained
 #: on the new period only (notebook 09: "scratch", i.e. no transfer); group's is the average strategy on random
-#: groups (notebook 10); search's is the query alone, onboarding's and retrieval's Popularity (notebook 11).
+#: groups (notebook 10); search's is the query alone, onboarding's and retrieval's Popularity (notebook 11);
+#: stream's is Popularity fitted once at the time cut (notebook 12).
 _REFERENCE = {"rating": ("BiasBaseline", "GlobalMean"), "ranking": ("Popularity", "BiasBaseline"),
               "next-item": ("Popularity",), "cold-item": ("Popularity", "BiasBaseline"),
               "transfer": ("BiasedMF-scratch",), "group": ("average-random",), "retrieval": ("Popularity",),
-              "search": ("query-only",), "onboarding": ("Popularity",)}
+              "search": ("query-only",), "onboarding": ("Popularity",),
+              "stream": ("Static-Popularity",)}
 _LOWER_IS_BETTER = ("rmse", "mae")
 _COLOURS = {"better": "#0072B2", "worse": "#D55E00", "baseline": "#9a9a9a"}  # Okabe–Ito: colour-blind safe
 _DPI = 120
@@ -272,10 +277,14 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
             for c, (track, data) in enumerate(row):
                 n = len(data["names"]) if data else 1
                 cell = grid[r, c]
-                # same bar thickness in every panel: a shorter panel stays at the top of its cell
-                sub = cell.subgridspec(2, 1, height_ratios=[_BAR_IN * n + _PANEL_EXTRA_IN,
-                                                            _BAR_IN * (n_slots - n) + 1e-6], hspace=0)
-                ax = fig.add_subplot(sub[0])
+                # same bar thickness in every panel: a shorter panel stays at the top of its cell (the row's
+                # tallest panel fills its cell: a near-empty spacer below it can make the layout solver collapse)
+                if n == n_slots:
+                    ax = fig.add_subplot(cell)
+                else:
+                    sub = cell.subgridspec(2, 1, height_ratios=[_BAR_IN * n + _PANEL_EXTRA_IN,
+                                                                _BAR_IN * (n_slots - n)], hspace=0)
+                    ax = fig.add_subplot(sub[0])
                 if n == n_slots:
                     tallest.setdefault(r, (ax, n))
                 if data is None:
