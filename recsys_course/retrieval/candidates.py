@@ -16,7 +16,7 @@ import pandas as pd
 from ..checks import check_bool, check_int
 from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
 from ..metrics import top_k
-from ..models.base import NotFittedError, Recommender, UnknownIdError
+from ..models.base import NotFittedError, Recommender, UnknownIdError, _as_array
 from .index import build_index
 
 __all__ = ["FACTOR_MODELS", "retrieve", "factor_vectors", "EmbeddingRetriever", "merge_candidates",
@@ -26,11 +26,6 @@ __all__ = ["FACTOR_MODELS", "retrieve", "factor_vectors", "EmbeddingRetriever", 
 FACTOR_MODELS = ("BiasedMF", "ALS", "PureSVD", "ImplicitALS", "BPR", "TextProfile")
 #: users scored at once by :func:`retrieve` (memory: this many × n_items floats)
 _BATCH = 512
-
-
-def _users(users) -> np.ndarray:
-    arr = np.asarray(users.to_numpy() if isinstance(users, (pd.Series, pd.Index)) else users)
-    return arr.reshape(1) if arr.ndim == 0 else arr
 
 
 def _check_fitted(model, caller: str) -> None:
@@ -74,7 +69,7 @@ def retrieve(model, users, n: int, *, exclude_seen: bool = True) -> np.ndarray:
     _check_fitted(model, "retrieve")
     check_int("retrieve", "n", n)
     check_bool("retrieve", "exclude_seen", exclude_seen)
-    users = _users(users)
+    users = _as_array(users, "users")
     out = np.empty((len(users), n), dtype=np.int64)
     for start in range(0, len(users), _BATCH):
         ids = users[start:start + _BATCH]
@@ -194,7 +189,7 @@ class EmbeddingRetriever:
         if getattr(self, "_indexed", None) is None or self._indexed[0] != self.model.n_train_ \
                 or self._indexed[1] is not self.model.item_ids_:
             self._build()
-        users = _users(users)
+        users = _as_array(users, "users")
         pos = self.model.user_positions(users)
         if (pos < 0).any():
             bad = users[pos < 0]
@@ -281,7 +276,7 @@ def candidate_recall(model_item_ids, users, candidates, test: pd.DataFrame, *,
     Raises ValueError if ``users`` and ``candidates`` do not pair up, or no user has a relevant test film.
     """
     item_ids = np.asarray(model_item_ids)
-    users = _users(users)
+    users = _as_array(users, "users")
     cand = np.atleast_2d(np.asarray(candidates))
     if len(cand) != len(users):
         raise ValueError(f"candidates has {len(cand)} rows but there are {len(users)} users; one row per user")

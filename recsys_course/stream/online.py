@@ -37,7 +37,7 @@ from ..checks import check_bool, check_int, is_int, is_number
 from ..config import ITEM, RANK, RATING, RATING_COLUMNS, SCORE, TIME, USER
 from ..data import DataError, check_ratings
 from ..metrics import top_k
-from ..models.base import NotFittedError, UnknownIdError
+from ..models.base import NotFittedError, UnknownIdError, _as_array
 from ..retrieval.foldin import _FOLD, _kind  # the one fold-in implementation: the same solve, without pandas
 
 __all__ = ["OnlineFoldIn", "UnknownFilmError"]
@@ -273,7 +273,7 @@ class OnlineFoldIn:
         user becomes known).
         """
         self._check_fitted()
-        users = _ids(users)
+        users = _as_array(users, "users")
         states = [self._states.get(u) for u in users]
         rest = [u for u, s in zip(users, states) if s is None]
         self._check_known(rest)
@@ -295,7 +295,7 @@ class OnlineFoldIn:
         """
         check_int("OnlineFoldIn.recommend", "k", k)
         check_bool("OnlineFoldIn.recommend", "exclude_seen", exclude_seen)
-        users = _ids(users)
+        users = _as_array(users, "users")
         scores = self.score(users)
         if exclude_seen:
             for row, user in enumerate(users):
@@ -326,11 +326,6 @@ def _kind_of_unfitted(model) -> None:
     if not any(cls.__name__ in FOLD_IN_MODELS for cls in type(model).__mro__):
         raise TypeError(f"OnlineFoldIn: {type(model).__name__} has no closed-form fold-in; the supported models are "
                         f"{list(FOLD_IN_MODELS)}")
-
-
-def _ids(users) -> np.ndarray:
-    arr = np.asarray(users.to_numpy() if isinstance(users, (pd.Series, pd.Index)) else users)
-    return arr.reshape(1) if arr.ndim == 0 else arr
 
 
 def _merge(cols: np.ndarray, ratings: np.ndarray, new_cols: np.ndarray, new_ratings: np.ndarray):
