@@ -138,6 +138,17 @@ def test_static_never_learns_and_new_users_are_unserved(tiny):
     assert np.array_equal(strategy.scores(1), before)
 
 
+def test_a_model_fitted_once_can_back_a_strategy_without_refitting(tiny):
+    history, stream = tiny
+    with pytest.raises(NotFittedError, match="refit=False needs a model fitted on history"):
+        Static(Popularity(), refit=False).fit(history)
+    model = Popularity().fit(history)
+    fitted_at = model.n_train_
+    strategy = Static(model, refit=False).fit(pd.concat([history, stream]))  # not refitted on what it is given
+    assert strategy.model is model and model.n_train_ == fitted_at
+    np.testing.assert_array_equal(strategy.scores(1), model.score([1])[0])
+
+
 def test_sessions_make_one_step_and_are_scored_against_every_film():
     history = _frame([(1, 1, 4.0, 0), (2, 9, 4.0, 0)])
     stream = _frame([(1, 3, 5.0, 100), (1, 2, 4.0, 160), (2, 5, 4.0, 170), (1, 7, 4.0, 100_000)])

@@ -159,7 +159,7 @@ def _panel_data(track: str, group: pd.DataFrame) -> dict | None:
             ref_what = names[ref_index]
         ref_value = values[ref_index]
         bars = ref_value - values
-        title = f"{track.capitalize()} · {metric.upper()} gain over {names[ref_index]}"
+        title = f"{track.capitalize()} · {metric.upper()}\ngain over {names[ref_index]}"  # 2 lines: a narrow panel
         xlabel = f"{metric.upper()} reduction vs {ref_what} ({ref_value:.4f})\n← worse    ·    better →"
         ref_x = 0.0
     else:
@@ -220,6 +220,30 @@ def _draw_panel(ax, data: dict) -> None:
                 va="bottom", ha="left", annotation_clip=False, color="#555555", fontsize=13)
 
 
+def _balanced_columns(heights: list[float], ncols: int) -> list[list[int]]:
+    """Split panels 0..n-1, in order, into ``ncols`` consecutive runs (read down the first column, then the next)
+    so that the tallest column is as short as possible: a small dynamic programme over the split points."""
+    n = len(heights)
+    ncols = max(1, min(ncols, n))
+    prefix = np.concatenate([[0.0], np.cumsum(heights)])
+    # best[c][j]: the least possible tallest column putting panels 0..j-1 into c columns; cut[c][j]: its last split
+    best = [[np.inf] * (n + 1) for _ in range(ncols + 1)]
+    cut = [[0] * (n + 1) for _ in range(ncols + 1)]
+    best[0][0] = 0.0
+    for c in range(1, ncols + 1):
+        for j in range(c, n + 1):
+            for i in range(c - 1, j):
+                tallest = max(best[c - 1][i], prefix[j] - prefix[i])
+                if tallest < best[c][j] - 1e-9:
+                    best[c][j], cut[c][j] = tallest, i
+    columns, j = [], n
+    for c in range(ncols, 0, -1):
+        i = cut[c][j]
+        columns.append(list(range(i, j)))
+        j = i
+    return columns[::-1]
+
+
 def _fit_height(fig, tallest: list[tuple]) -> None:
     """Grow or shrink the figure until the bars are ``_BAR_IN`` apart: the titles, ticks and legend take what
     they take (measured by a layout pass), so one row of value labels never runs into the next."""
@@ -233,7 +257,8 @@ def _fit_height(fig, tallest: list[tuple]) -> None:
 
 
 def plot(board: pd.DataFrame, path: Path | str) -> Path:
-    """A PNG of the leaderboard for a projector: one panel per track, two columns, rows as needed.
+    """A PNG of the leaderboard for a projector: one panel per track, in two columns — the tracks in the course's
+    order down the left column, then down the right, split where the two columns are most nearly the same height.
 
     Each panel has one horizontal bar per entry, best first, and the metric's value in a column to the right of
     the bars (the figure is 1920 px wide with two tracks or more, 960 px with one). What a bar's length means:
@@ -266,27 +291,25 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
             fig.savefig(path, format="png", metadata={"Software": None})
             return path
         ncols = min(2, len(panels))
-        grid_rows = [panels[i:i + ncols] for i in range(0, len(panels), ncols)]
-        slots = [max(len(d["names"]) if d else 1 for _, d in row) for row in grid_rows]
-        heights = [_BAR_IN * s + _PANEL_EXTRA_IN for s in slots]
-        fig = Figure(figsize=(_PANEL_WIDTH_IN * ncols, _HEADER_IN + sum(heights)), dpi=_DPI, layout="constrained")
+        sizes = [len(d["names"]) if d else 1 for _, d in panels]
+        columns = _balanced_columns([_BAR_IN * n + _PANEL_EXTRA_IN for n in sizes], ncols)
+        heights = [sum(_BAR_IN * sizes[i] + _PANEL_EXTRA_IN for i in col) for col in columns]
+        fig = Figure(figsize=(_PANEL_WIDTH_IN * ncols, _HEADER_IN + max(heights)), dpi=_DPI, layout="constrained")
         fig.get_layout_engine().set(w_pad=0.15, h_pad=0.15, wspace=0.08, hspace=0.06)
-        grid = fig.add_gridspec(len(grid_rows), ncols, height_ratios=heights)
-        tallest: dict[int, tuple] = {}  # grid row -> (its tallest panel, its number of bars)
-        for r, (row, n_slots) in enumerate(zip(grid_rows, slots)):
-            for c, (track, data) in enumerate(row):
-                n = len(data["names"]) if data else 1
-                cell = grid[r, c]
-                # same bar thickness in every panel: a shorter panel stays at the top of its cell (the row's
-                # tallest panel fills its cell: a near-empty spacer below it can make the layout solver collapse)
-                if n == n_slots:
-                    ax = fig.add_subplot(cell)
-                else:
-                    sub = cell.subgridspec(2, 1, height_ratios=[_BAR_IN * n + _PANEL_EXTRA_IN,
-                                                                _BAR_IN * (n_slots - n)], hspace=0)
-                    ax = fig.add_subplot(sub[0])
-                if n == n_slots:
-                    tallest.setdefault(r, (ax, n))
+        grid = fig.add_gridspec(1, ncols)
+        tallest: list[tuple] = []  # the panels of the tallest column, which fills the figure's height
+        for c, col in enumerate(columns):
+            ratios = [_BAR_IN * sizes[i] + _PANEL_EXTRA_IN for i in col]
+            # a shorter column gets an empty row below its panels, so bars are equally thick in every column; a
+            # near-empty spacer can make the layout solver collapse, so less than a bar's height is not added
+            spare = max(heights) - heights[c]
+            sub = grid[0, c].subgridspec(len(col) + (spare >= _BAR_IN), 1,
+                                         height_ratios=ratios + ([spare] if spare >= _BAR_IN else []))
+            for r, i in enumerate(col):
+                track, data = panels[i]
+                ax = fig.add_subplot(sub[r])
+                if heights[c] == max(heights):
+                    tallest.append((ax, sizes[i]))
                 if data is None:
                     ax.set_axis_off()
                     ax.set_title(f"{track.capitalize()} track", loc="left", fontweight="bold")
@@ -299,7 +322,7 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
                    Patch(facecolor=_COLOURS["baseline"], edgecolor="#555555", hatch="//",
                          label="baseline (bold: the reference)")]
         fig.legend(handles=handles, loc="outside lower center", ncols=3 if ncols > 1 else 1, frameon=False)
-        _fit_height(fig, list(tallest.values()))
+        _fit_height(fig, tallest)
         fig.savefig(path, format="png", metadata={"Software": None})
     return path
 

@@ -151,19 +151,31 @@ def _model_name(model) -> str:
     return type(model).__name__
 
 
+def _fit_model(strategy, history) -> None:
+    """Fit ``strategy.model`` on ``history``, or, with ``strategy.refit`` false, check it is fitted already (a
+    model fitted once can then back several strategies, e.g. a sequence model with and without continuation)."""
+    if strategy.refit:
+        strategy.model.fit(history)
+    elif not getattr(strategy.model, "is_fitted", False):
+        raise NotFittedError(f"{strategy.name}: refit=False needs a model fitted on history; fit it first or pass "
+                             "refit=True")
+
+
 class Static(Strategy):
     """A model fitted once at the warm-up cut that never learns: the baseline every stream comparison needs.
 
-    ``model``: any course model (fitted in :meth:`fit`). Users absent from ``history`` stay unknown to it; films
-    first rated in the stream are not in its catalogue (an event on one counts as a miss).
+    ``model``: any course model, fitted on ``history`` in :meth:`fit`; ``refit=False`` uses it as fitted (it must
+    have been fitted on that history). Users absent from ``history`` stay unknown to it; films first rated in the
+    stream are not in its catalogue (an event on one counts as a miss).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, refit: bool = True):
         self.model = model
+        self.refit = refit
         self.name = f"Static({_model_name(model)})"
 
     def _fit(self, history):
-        self.model.fit(history)
+        _fit_model(self, history)
         self.item_ids_ = self.model.item_ids_
 
     def known(self, user) -> bool:
@@ -474,11 +486,7 @@ class SequenceStrategy(Strategy):
         self.name = f"Sequence({_model_name(model)})"
 
     def _fit(self, history):
-        if self.refit:
-            self.model.fit(history)
-        elif not getattr(self.model, "is_fitted", False):
-            raise NotFittedError(f"{self.name}: refit=False needs a model fitted on history; fit it first or pass "
-                                 "refit=True")
+        _fit_model(self, history)
         self.item_ids_ = self.model.item_ids_
         ordered = history.sort_values([USER, TIME, ITEM], kind="stable")
         known = self.model.item_positions(ordered[ITEM]) >= 0
