@@ -19,12 +19,12 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: setup course test lab refresh lint clean site gpu-check
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
-	$(BIN)/python -m pip install -e ".[dev]"
+# The setup itself is Python (recsys_course/course/setup_env.py), so `python -m recsys_course setup` does the same
+# without make (Windows): the venv, torch (one already there is kept; else the CPU build on Linux without an
+# NVIDIA driver), then the course with its dev extras. TORCH_INDEX=auto|cpu|pypi|URL overrides where torch comes from.
+TORCH_INDEX ?= auto
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m recsys_course setup --venv $(VENV) --torch "$(TORCH)" --torch-index $(TORCH_INDEX)
 	touch $@
 
 setup: $(VENV)/.installed
@@ -47,8 +47,13 @@ test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=15 tests notebooks \
 		--nbval-lax --nbval-current-env
 
+# JupyterLab on this machine only (127.0.0.1); as root (a container, a cloud VM) Jupyter refuses to start without
+# --allow-root, so it is passed, and said.
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	@root=; if [ "$$(id -u 2>/dev/null)" = 0 ]; then root=--allow-root; echo "make lab: running as root (a \
+	container or a cloud VM?), so --allow-root is passed: Jupyter refuses to start as root without it"; fi; \
+	echo "$(BIN)/jupyter lab notebooks --ServerApp.ip=127.0.0.1 $$root"; \
+	$(BIN)/jupyter lab notebooks --ServerApp.ip=127.0.0.1 $$root
 
 # Maintainers: re-execute notebooks in place (lesson profile) before committing them.
 refresh: setup

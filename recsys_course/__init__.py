@@ -9,9 +9,19 @@ import os
 os.environ.setdefault("MKL_CBWR", "AVX2")
 
 from .config import ITEM, RATING, TIME, USER
-from .data import MovieLens, check_ratings, load_movielens, toy_purchases, toy_ratings
-from .evaluate import evaluate
-from .record import record, record_evaluation
+
+try:
+    from .data import MovieLens, check_ratings, load_movielens, toy_purchases, toy_ratings
+    from .evaluate import evaluate
+    from .record import record, record_evaluation
+except ModuleNotFoundError as _missing:  # a bare Python: only `python -m recsys_course setup` can run
+    if (_missing.name or "").startswith("recsys_course"):
+        raise
+    _NOT_INSTALLED = (f"recsys_course needs its dependencies ({_missing.name} is missing): set the course up with "
+                      "`python -m recsys_course setup` (or `pip install -e .`) and use that environment's Python")
+
+    def __getattr__(name):
+        raise ModuleNotFoundError(_NOT_INSTALLED)
 
 __version__ = "0.1.0"
 __all__ = ["USER", "ITEM", "RATING", "TIME", "MovieLens", "load_movielens", "check_ratings", "toy_purchases",

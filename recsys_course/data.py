@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import urllib.error
@@ -285,6 +286,9 @@ def fetch(name: str, *, retries: int = 3, timeout: float = 60.0, backoff: float 
     renamed into place (so an interrupted or corrupted download never looks like a good one). Failed
     attempts are retried ``retries`` times with a growing pause. ``remote`` replaces the registry entry
     (used by the tests to point at a local server).
+
+    The cache heals itself: a zip in the cache that fails its md5 (a partial copy, a full disk) is said so in one
+    line and fetched again; an unzipped folder counts only with a ``.verified`` marker naming this archive's md5.
     """
     spec = remote or REMOTE.get(name)
     if spec is None:
@@ -292,11 +296,13 @@ def fetch(name: str, *, retries: int = 3, timeout: float = 60.0, backoff: float 
     root = cache_dir()
     folder = root / spec.folder
     done = folder / ".verified"
-    if done.exists():
+    if _verified(done, spec.md5):
         return folder
     archive = root / f"{spec.folder}.zip"
-    if archive.exists() and md5(archive) != spec.md5:
-        archive.unlink()  # a stale or tampered archive: fetch it again
+    if archive.exists() and md5(archive) != spec.md5:  # a partial, corrupt or stale archive: fetch it again
+        print(f"recsys_course: {archive} does not match its md5 {spec.md5} (a partial or corrupt download); "
+              "fetching it again", file=sys.stderr, flush=True)
+        archive.unlink(missing_ok=True)
     if not archive.exists():
         _download(spec, archive, retries=retries, timeout=timeout, backoff=backoff)
     staging = Path(tempfile.mkdtemp(prefix=f".{spec.folder}-", dir=root))
@@ -308,12 +314,22 @@ def fetch(name: str, *, retries: int = 3, timeout: float = 60.0, backoff: float 
             raise DataError(f"{archive.name} does not contain the folder {spec.folder}/; delete {archive} "
                             "and try again.")
         (extracted / ".verified").write_text(spec.md5 + "\n")
+        if _verified(done, spec.md5):  # another process unzipped it meanwhile: keep theirs, in use
+            return folder
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(extracted, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _verified(marker: Path, digest: str) -> bool:
+    """Whether an unzipped folder's ``.verified`` marker names the archive ``digest`` (its md5)."""
+    try:
+        return marker.read_text().strip() == digest
+    except OSError:
+        return False
 
 
 def _download(spec: RemoteDataset, target: Path, *, retries: int, timeout: float, backoff: float) -> None:

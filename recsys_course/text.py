@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sqlite3
+import sys
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -49,34 +52,167 @@ def default_model_path() -> Path:
 
 
 class EmbeddingCache:
-    """A small on-disk key → vector store (SQLite), keyed by model, settings and text."""
+    """A small on-disk key → vector store (SQLite), keyed by model, settings and text.
 
-    def __init__(self, path: Path | str):
+    It holds only what can be recomputed, so it heals itself: a file that is not a SQLite database, has another
+    schema, or holds vectors of the wrong length (``dim``: the length the model asked for makes) is moved aside to
+    ``<name>.corrupt-<timestamp>`` with one line on stderr saying so, and a new, empty cache takes its place.
+    Several processes may use one file at once (two notebooks; ``make course`` and JupyterLab): a WAL journal
+    (readers never wait for the writer), a busy timeout, and a retry while SQLite answers "database is locked".
+    If the file cannot be used at all (a full disk, a read-only folder), the cache says so once and steps aside:
+    every vector is then computed, nothing fails.
+    """
+
+    COLUMNS = ("key", "dim", "vec")
+    TIMEOUT = 30.0  # seconds SQLite waits for another process's lock before answering "database is locked"
+    RETRIES = 6  # then this many more tries, with growing pauses
+
+    class Damaged(Exception):
+        """The file is not a usable cache (the message says why; ``in_rows``: found in the rows, not the schema)."""
+
+        def __init__(self, problem: str, in_rows: bool = False):
+            super().__init__(problem)
+            self.in_rows = in_rows
+
+    def __init__(self, path: Path | str, dim: int | None = None):
         self.path = Path(path)
+        self.dim = None if dim is None else int(dim)
+        self.disabled = False  # set when the file cannot be used at all: get finds nothing, put stores nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+        self._run(self._setup, None)
 
     def _connect(self):
-        return sqlite3.connect(self.path, timeout=30)
+        db = sqlite3.connect(self.path, timeout=self.TIMEOUT, isolation_level=None)  # autocommit; explicit BEGIN
+        db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at each checkpoint, never corrupt
+        return db
+
+    def _setup(self, db) -> None:
+        """Check the schema (create it in a new file) and switch the journal to WAL (kept by the file)."""
+        columns = tuple(row[1] for row in db.execute("PRAGMA table_info(emb)"))
+        if not columns:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            if tables:
+                raise self.Damaged(f"holds other tables ({', '.join(tables[:3])}), not the cache's")
+            db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+        elif columns != self.COLUMNS:
+            raise self.Damaged(f"has another schema (table emb with columns {', '.join(columns)})")
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+
+    def _run(self, operation, default):
+        """``operation(connection)``, retried while the database is locked; a damaged file is moved aside and the
+        operation tried again on a new cache; a file that cannot be used at all disables the cache."""
+        healed = False
+        for attempt in range(self.RETRIES + 1):
+            in_rows = False
+            if self.disabled:
+                return default
+            try:
+                db = self._connect()
+                try:
+                    return operation(db)
+                finally:
+                    db.close()
+            except self.Damaged as exc:
+                problem, in_rows = str(exc), exc.in_rows
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if "locked" in text or "busy" in text:
+                    if attempt < self.RETRIES:
+                        time.sleep(0.05 * 2 ** attempt * (1 + random.random()))
+                        continue
+                    return default  # still locked after every retry: do without the cache this once
+                if "no such table" in text or "no such column" in text or "columns but" in text:
+                    problem = f"has another schema ({exc})"
+                else:  # full disk, read-only folder, I/O error: moving the file would not help
+                    self._give_up(exc)
+                    return default
+            except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+                problem = f"is not a readable SQLite database ({exc})"
+            if healed:  # damaged again right after a rebuild: something else is wrong, do without the cache
+                self._give_up(problem)
+                return default
+            self._move_aside(problem, recheck=not in_rows)
+            healed = True
+            self._run(self._setup, None)
+        return default
+
+    def _move_aside(self, problem: str, recheck: bool = True) -> None:
+        """Rename the damaged file (and its journal files) to ``<name>.corrupt-<timestamp>``, with one line.
+
+        ``recheck``: first look at the file again — another process may have rebuilt it meanwhile (or a missing
+        table is simply created): then there is nothing to move."""
+        if recheck:
+            try:
+                db = self._connect()
+                try:
+                    self._setup(db)
+                    if db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok":
+                        return
+                finally:
+                    db.close()
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                    return  # in use by another process, hence readable: the next try will tell
+            except (sqlite3.DatabaseError, self.Damaged):
+                pass
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        if aside.exists():
+            aside = aside.with_name(f"{aside.name}-{os.getpid()}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:  # another process moved it first
+            return
+        except OSError as exc:
+            self._give_up(f"{problem}, and it could not be moved aside ({exc})")
+            return
+        for suffix in ("-wal", "-shm", "-journal"):  # a journal left beside a new file would be replayed into it
+            try:
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            except OSError:
+                pass
+        print(f"recsys_course: the text-embedding cache {self.path} {problem}; moved aside to {aside.name}, a new "
+              "cache is built (it only holds vectors that are recomputed as needed)", file=sys.stderr, flush=True)
+
+    def _give_up(self, problem) -> None:
+        if not self.disabled:
+            print(f"recsys_course: the text-embedding cache {self.path} cannot be used ({problem}); continuing "
+                  "without it (every vector is computed)", file=sys.stderr, flush=True)
+        self.disabled = True
 
     def get(self, keys: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of ``keys`` (keys not stored are absent from the result)."""
-        found: dict[str, np.ndarray] = {}
-        with self._connect() as db:
+        def read(db) -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
                 rows = db.execute(f"SELECT key, dim, vec FROM emb WHERE key IN ({','.join('?' * len(chunk))})",
                                   chunk).fetchall()
                 for key, dim, blob in rows:
+                    if not isinstance(dim, int) or not isinstance(blob, bytes) or len(blob) != 4 * dim:
+                        raise self.Damaged("holds a vector whose stored length does not match its bytes", True)
+                    if self.dim is not None and dim != self.dim:
+                        raise self.Damaged(f"holds vectors of length {dim} for this model, which makes vectors "
+                                           f"of length {self.dim}", True)
                     found[key] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
-        return found
+            return found
+
+        return self._run(read, {})
 
     def put(self, items: dict[str, np.ndarray]) -> None:
-        """Store (or replace) vectors by key, as float32."""
-        with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)",
-                           [(k, int(v.size), np.asarray(v, np.float32).tobytes()) for k, v in items.items()])
+        """Store (or replace) vectors by key, as float32 (one transaction)."""
+        rows = [(k, int(np.asarray(v).size), np.asarray(v, np.float32).tobytes()) for k, v in items.items()]
+
+        def write(db) -> None:
+            db.execute("BEGIN IMMEDIATE")  # take the write lock now (waits up to TIMEOUT), not half-way through
+            try:
+                db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._run(write, None)
 
 
 class TextEncoder:
@@ -232,7 +368,9 @@ def load_text_encoder(name: str | None = None, device=None, max_length: int = 12
             f"unset ${ENV_TEXT_MODEL}) to use the packaged all-MiniLM-L6-v2.") from exc
     device = get_device(device) if not hasattr(device, "type") else device
     model.to(device).eval()
-    store = EmbeddingCache(cache_dir() / "text_embeddings.sqlite") if cache else None
+    # the cache knows the length of this model's vectors: one of another length (a damaged file, or another model
+    # saved under this name) makes it move the file aside and start again rather than return wrong vectors
+    store = EmbeddingCache(cache_dir() / "text_embeddings.sqlite", dim=model.config.hidden_size) if cache else None
     return TextEncoder(label, model, tokenizer, device, max_length=max_length, cache=store, source=str(source))
 
 

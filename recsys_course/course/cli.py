@@ -117,22 +117,42 @@ def main(argv: list[str] | None = None) -> int:
         print(runner.timing_table(results))
         return 0 if all(r.ok for r in results) else 1
 
+    return _run(args, notebooks)
+
+
+def _run(args, notebooks: list[Path]) -> int:
+    """``recsys-course run``: one run at a time per build folder; the leaderboard is rebuilt from every executed
+    copy of the folder (not only this run's), atomically, and never after an interrupt; Ctrl-C exits 130."""
     from ..profiles import DATASETS
+    from . import runner
 
     dataset = args.dataset.lower() if args.dataset else None
     out_dir = args.output or Path("build") / (args.profile + (f"-{dataset}" if dataset else ""))
     print(f"recsys-course: running {len(notebooks)} notebook(s) in the {args.profile!r} profile on "
-          f"{dataset or DATASETS[args.profile]} into {_relative(out_dir)}/")
+          f"{dataset or DATASETS[args.profile]} into {_relative(out_dir)}/", flush=True)
+    results: list = []
     try:
-        results = runner.run(notebooks, out_dir, profile=args.profile, device=args.device,
-                             text_model=args.text_model, fail_fast=args.fail_fast, dataset=dataset,
-                             precision=args.precision)
+        runner.check_options(notebooks, out_dir, args.profile, dataset, args.device)  # before the lock: writes nothing
+        with runner.BuildLock(out_dir) as lock:
+            if lock.took_over:
+                print(f"recsys-course: took over the lock left by a run that is no longer running (PID "
+                      f"{lock.took_over.get('pid')}, started {lock.took_over.get('started', '?')})", file=sys.stderr)
+            results = runner.run(notebooks, out_dir, profile=args.profile, device=args.device,
+                                 text_model=args.text_model, fail_fast=args.fail_fast, dataset=dataset,
+                                 precision=args.precision)
+            if results and results[-1].interrupted:
+                return _interrupted(results, notebooks, out_dir)
+            print()
+            print(runner.timing_table(results))
+            board, paths = runner.build_leaderboard(out_dir, sources=args.notebooks_dir)
+    except runner.BuildLocked as exc:
+        print(f"recsys-course: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"recsys-course: {exc}", file=sys.stderr)
         return 2
-    print()
-    print(runner.timing_table(results))
-    board, paths = runner.build_leaderboard(results, out_dir)
+    except KeyboardInterrupt:  # between notebooks, or while the leaderboard was being written
+        return _interrupted(results, notebooks, out_dir)
     print()
     print(runner.leaderboard.to_markdown(board))
     print("written: " + ", ".join(_relative(p) for p in paths.values()))
@@ -140,7 +160,29 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed:
         print(f"FAILED: {r.error}\n        the partly executed notebook is {_relative(out_dir / r.notebook)}",
               file=sys.stderr)
+    for line in runner.missing_or_stale(results, board):
+        print(f"recsys-course: {line}", file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _interrupted(results: list, notebooks: list[Path], out_dir: Path) -> int:
+    """What Ctrl-C stopped, what it kept and what it left alone; exit code 130 (128 + SIGINT), as a shell does."""
+    from . import runner
+
+    if results:
+        print()
+        print(runner.timing_table(results))
+    done = {r.notebook for r in results}
+    current = results[-1] if results and results[-1].interrupted else None
+    never = [nb.name for nb in notebooks if nb.name not in done]
+    what = (f"during {current.notebook}: its partial executed copy is kept in {_relative(out_dir / current.notebook)} "
+            "(marked interrupted)" if current else
+            "before any notebook ran" if not results else "before the leaderboard was rewritten")
+    print(f"recsys-course: interrupted (Ctrl-C) {what}"
+          + (f"; not run: {', '.join(never)}" if never else "")
+          + f". The leaderboard in {_relative(out_dir)}/ was left as it was; the next run rebuilds it from the "
+            "executed copies.", file=sys.stderr)
+    return 130
 
 
 def _serve(args) -> int:

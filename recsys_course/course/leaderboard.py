@@ -2,10 +2,23 @@
 
 A notebook publishes a leaderboard entry with ``record_evaluation(row, track, model)``, i.e. records named
 ``leaderboard/<track>/<model>/<metric>``. :func:`collect` gathers them into one table, :func:`write` saves
-it as Markdown, CSV and a PNG chart.
+it as Markdown, CSV and a PNG chart (each written to a temporary file, then renamed over the old one).
+
+``recsys-course run`` builds the board from every executed copy in its build folder (:func:`executed_copies`),
+not from the notebooks of the last run: a run of one notebook leaves the others' rows. Each copy carries how it
+was run (``metadata.recsys_course.run``, stamped by the runner): the rows get the columns of
+:data:`PROVENANCE` — when it was executed, the profile and data set, and ``stale`` (empty when the row is
+current, else why not: the notebook's code changed since, the run failed or was interrupted).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +63,97 @@ def rows_from_records(records: dict, notebook: str) -> list[dict]:
     return list(entries.values())
 
 
-def collect(notebooks) -> pd.DataFrame:
-    """One row per (track, model) from executed notebooks, each track sorted best first."""
-    rows = []
+#: Where a row comes from, after its metrics: when the copy was executed (local time), the profile and data set it
+#: ran with, and ``stale`` — empty, or why the row is not current: "source changed" (the notebook's code differs
+#: from what was executed), "no source" (no such notebook any more), "failed", "interrupted", "incomplete" (the
+#: run ended without a word: killed).
+PROVENANCE = ("executed", "profile", "dataset", "stale")
+#: The executed copies a build folder holds: the course's notebook names (``NN_name.ipynb``).
+EXECUTED_NOTEBOOK = re.compile(r"^\d{2}_[a-z0-9_]+\.ipynb$")
+
+
+def executed_copies(folder: Path | str) -> list[Path]:
+    """The executed notebooks of a build folder (``build/<profile>/``), in teaching order."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.ipynb") if EXECUTED_NOTEBOOK.match(p.name)) if folder.is_dir() else []
+
+
+def code_digest(notebook: Path | str | dict) -> str:
+    """sha256 of a notebook's code cells (their sources, in order): what makes a run's numbers. Markdown edits and
+    outputs do not change it, so refreshing committed outputs or rewording prose does not make a copy stale."""
+    nb = notebook if isinstance(notebook, dict) else json.loads(Path(notebook).read_text(encoding="utf-8"))
+    h = hashlib.sha256()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            h.update(("".join(source) if isinstance(source, list) else source).encode() + b"\0")
+    return h.hexdigest()
+
+
+def _local_time(iso: str | None) -> str:
+    """``2026-05-01 14:03`` (this machine's time zone) from an ISO timestamp; "" if there is none."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(iso)
+
+
+def provenance(path: Path | str, sources: Path | str | None = None) -> dict | None:
+    """How an executed copy was run: {executed, profile, dataset, stale} (see :data:`PROVENANCE`), or None for a
+    notebook that was not executed by the runner (a committed notebook).
+
+    ``sources``: the notebooks folder; a copy whose source's code differs from the code it ran (its stored
+    :func:`code_digest`; for a copy made before runs were stamped: a source newer than the copy) is stale.
+    """
+    path = Path(path)
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    run = (meta.get("recsys_course") or {}).get("run")
+    papermill = meta.get("papermill")
+    if run:
+        when = run.get("finished") or run.get("started")
+        profile, dataset = run.get("profile", ""), run.get("dataset", "")
+        stale = {"ok": "", "failed": "failed", "interrupted": "interrupted"}.get(run.get("status"), "incomplete")
+    elif papermill:  # executed by papermill before the runner stamped its runs
+        when = papermill.get("end_time") or papermill.get("start_time")
+        profile, dataset = (papermill.get("parameters") or {}).get("profile", ""), ""
+        stale = "failed" if papermill.get("exception") else ""
+    else:
+        return None
+    if not stale and sources is not None:
+        source = Path(sources) / path.name
+        if not source.is_file():
+            stale = "no source"
+        elif run and run.get("code_sha256"):
+            stale = "source changed" if code_digest(source) != run["code_sha256"] else ""
+        elif source.stat().st_mtime > path.stat().st_mtime:
+            stale = "source changed"
+    return {"executed": _local_time(when), "profile": profile or "", "dataset": dataset or "", "stale": stale}
+
+
+def collect(notebooks, sources: Path | str | None = None) -> pd.DataFrame:
+    """One row per (track, model) from executed notebooks, each track sorted best first.
+
+    Where the notebooks were executed by ``recsys-course run`` (or papermill), each row also gets the columns of
+    :data:`PROVENANCE`; ``sources`` (the notebooks folder) lets ``stale`` compare each copy with its notebook.
+    Committed notebooks (no run metadata) give the metrics only.
+    """
+    rows, stamped = [], False
     for path in notebooks:
-        rows += rows_from_records(read_records(path), Path(path).stem)
+        found = rows_from_records(read_records(path), Path(path).stem)
+        origin = provenance(path, sources) if found else None
+        stamped = stamped or origin is not None
+        rows += [{**row, **(origin or {})} for row in found]
     if not rows:
         return pd.DataFrame(columns=["track", "model", "notebook"])
     df = pd.DataFrame(rows)
+    extra = list(PROVENANCE) if stamped else []
+    for column in extra:
+        df[column] = df[column].fillna("") if column in df.columns else ""
     metrics = [c for c in COLUMN_ORDER if c in df.columns] + sorted(
-        c for c in df.columns if c not in COLUMN_ORDER and c not in ("track", "model", "notebook"))
-    df = df[["track", "model", "notebook", *metrics]]
+        c for c in df.columns if c not in COLUMN_ORDER and c not in ("track", "model", "notebook", *extra))
+    df = df[["track", "model", "notebook", *metrics, *extra]]
     parts = []
     for track, group in _tracks_in_order(df):
         key, ascending = TRACK_KEY.get(track, (None, True))
@@ -93,7 +186,7 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
         out.append("")
         header = list(group.columns)
         out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "|".join("---" if c in ("model", "notebook") else "---:" for c in header) + "|")
+        out.append("|" + "|".join("---" if c in ("model", "notebook", *PROVENANCE) else "---:" for c in header) + "|")
         for _, row in group.iterrows():
             cells = [_cell(v, digits) for v in row]
             out.append("| " + " | ".join(cells) + " |")
@@ -328,11 +421,44 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
 
 
 def write(board: pd.DataFrame, out_dir: Path | str, title: str = "Leaderboard") -> dict[str, Path]:
-    """Save ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` in ``out_dir``."""
+    """Save ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` in ``out_dir``, atomically.
+
+    All three are written to temporary files in ``out_dir`` first, then renamed over the old ones (Ctrl-C is held
+    back during the three renames), so a failure or an interrupt leaves the previous leaderboard whole, never a
+    half-written or a mixed one.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": out_dir / "leaderboard.md", "csv": out_dir / "leaderboard.csv", "png": out_dir / "leaderboard.png"}
-    paths["md"].write_text(f"# {title}\n\n{to_markdown(board)}", encoding="utf-8")
-    board.to_csv(paths["csv"], index=False)
-    plot(board, paths["png"])
+    stale = int((board["stale"].astype(str) != "").sum()) if "stale" in board.columns else 0
+    note = (f"_{stale} row(s) are stale (the `stale` column says why: the notebook changed since it was executed, or "
+            "its run failed or was interrupted); re-run those notebooks._\n\n") if stale else ""
+    # beside the targets (a rename within one folder is atomic), named by this process, with the usual permissions
+    temporary = {kind: out_dir / f".leaderboard-{os.getpid()}.{kind}.tmp" for kind in paths}
+    try:
+        temporary["md"].write_text(f"# {title}\n\n{note}{to_markdown(board)}", encoding="utf-8")
+        board.to_csv(temporary["csv"], index=False)
+        plot(board.drop(columns=[c for c in PROVENANCE if c in board.columns]), temporary["png"])
+        for path in temporary.values():  # on disk before the renames: a crash cannot leave an empty file behind
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        with _interrupts_held():
+            for kind, path in paths.items():
+                os.replace(temporary.pop(kind), path)
+    finally:
+        for leftover in temporary.values():
+            leftover.unlink(missing_ok=True)
     return paths
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Within the block, SIGINT waits (delivered when it ends): a few renames are never cut in half by Ctrl-C."""
+    blocking = hasattr(signal, "pthread_sigmask")
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

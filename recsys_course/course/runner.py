@@ -1,13 +1,27 @@
-"""Execute the course notebooks with papermill and build the leaderboard (the course's main job)."""
+"""Execute the course notebooks with papermill and build the leaderboard (the course's main job).
+
+What a run may leave behind, and what it never loses:
+
+* every executed copy is stamped (``metadata.recsys_course.run``: when, profile, data set, device, the sha256 of
+  the notebook's code, and ``status``: running, ok, failed or interrupted), so the leaderboard — rebuilt from
+  every copy in the build folder, not from the last run (:func:`build_leaderboard`) — knows what is current;
+* Ctrl-C stops the current notebook, keeps its partial copy (status ``interrupted``) and returns the results so
+  far (:attr:`Result.interrupted`): the caller leaves the leaderboard alone;
+* one run at a time per build folder (:class:`BuildLock`).
+"""
 from __future__ import annotations
 
 import functools
 import json
 import os
 import re
+import socket
+import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ..config import ENV_DATASET, ENV_DEVICE, ENV_PRECISION, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
@@ -25,6 +39,7 @@ class Result:
     ok: bool
     error: str = ""
     peak_mib: float | None = None  # the kernel's peak resident memory (None where it cannot be measured)
+    interrupted: bool = False  # stopped by Ctrl-C (then ok is False, and the run went no further)
 
 
 def discover(notebooks_dir: Path | str = REPO_DIR / "notebooks", select=None) -> list[Path]:
@@ -86,12 +101,92 @@ def _kernel_manager_class():
     return IPCKernelManager
 
 
-def execute(notebook: Path, output: Path, *, profile: str | None, cwd: Path, inject: bool = True) -> None:
+@functools.lru_cache(maxsize=1)
+def _stamping_engine() -> str:
+    """papermill's own engine, registered under a name of ours, that writes the run's stamp into the notebook's
+    metadata before papermill first saves the copy: even a copy cut short by a crash says how it was run (and that
+    it never finished: status "running")."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class StampingEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, run_stamp=None, **kwargs):
+            if run_stamp is not None:
+                nb.metadata.setdefault("recsys_course", {})["run"] = dict(run_stamp)
+            return super().execute_notebook(nb, kernel_name, **kwargs)
+
+    papermill_engines.register("recsys-course", StampingEngine)
+    return "recsys-course"
+
+
+def execute(notebook: Path, output: Path, *, profile: str | None, cwd: Path, inject: bool = True,
+            stamp: dict | None = None) -> None:
+    """Execute ``notebook`` into ``output`` with papermill (``stamp``: the run's metadata, see :func:`run`)."""
     import papermill as pm
 
+    extra = {"engine_name": _stamping_engine(), "run_stamp": stamp} if stamp is not None else {}
     pm.execute_notebook(str(notebook), str(output), parameters={"profile": profile} if inject else None,
                         kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False,
-                        kernel_manager_class=_kernel_manager_class())
+                        kernel_manager_class=_kernel_manager_class(), **extra)
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def finish_stamp(output: Path, run_id: str, **fields) -> bool:
+    """Update the stamp of the executed copy ``output`` (only if it is this run's copy); True if it was."""
+    try:
+        nb = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no copy yet (the run stopped before papermill wrote it), or a torn one
+        return False
+    stamp = (nb.get("metadata", {}).get("recsys_course") or {}).get("run") or {}
+    if stamp.get("id") != run_id:  # still the copy of an earlier run: leave it as it was
+        return False
+    stamp.update(fields, finished=_now())
+    _write_atomic(output, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return True
+
+
+def check_options(notebooks: list[Path], out_dir: Path, profile: str, dataset: str | None = None,
+                  device: str | None = None) -> str | None:
+    """Every choice of a run, checked before anything is written (a ValueError saying what is wrong); returns the
+    data set's name in lower case (None: the profile's own)."""
+    check_profile(profile)
+    if dataset:
+        from ..data import check_dataset
+
+        dataset = check_dataset(dataset)  # a DataError (a ValueError) names the choices
+    if any(Path(out_dir).resolve() == n.parent.resolve() for n in notebooks):
+        raise ValueError("the output folder is the notebooks folder: the course never overwrites notebooks/ "
+                         "(maintainers refresh committed outputs with `recsys-course refresh`)")
+    check_device(device)
+    return dataset
+
+
+def check_device(device: str | None) -> None:
+    """A device the notebooks cannot have stops the run before any notebook starts (a ValueError saying why)."""
+    if not device or device == "auto":
+        return
+    from ..device import get_device
+
+    try:
+        get_device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: str | None = None,
@@ -100,18 +195,16 @@ def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: s
     """Execute each notebook into ``out_dir`` (never over the originals) in ``profile``.
 
     ``device``, ``text_model``, ``dataset`` (instead of the profile's own, e.g. ``synthetic-1m``) and
-    ``precision`` reach the notebooks' kernels as environment variables.
+    ``precision`` reach the notebooks' kernels as environment variables. Every choice is checked before the first
+    notebook starts (a ValueError). Each copy is stamped with how it was run (module docstring). Ctrl-C stops
+    the current notebook: its partial copy is kept, stamped ``interrupted``, and the results so far are returned,
+    the last one with ``interrupted=True``.
     """
-    check_profile(profile)
-    if dataset:
-        from ..data import check_dataset
+    from ..profiles import DATASETS
 
-        dataset = check_dataset(dataset)  # a DataError (a ValueError) names the choices
+    dataset = check_options(notebooks, out_dir, profile, dataset, device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.resolve() == n.parent.resolve() for n in notebooks):
-        raise ValueError("the output folder is the notebooks folder: the course never overwrites notebooks/ "
-                         "(maintainers refresh committed outputs with `recsys-course refresh`)")
     os.environ[ENV_PROFILE] = profile
     if device:
         os.environ[ENV_DEVICE] = device
@@ -127,13 +220,24 @@ def run(notebooks: list[Path], out_dir: Path, profile: str = "lesson", device: s
         bar.set_postfix_str(nb.stem)
         start = time.perf_counter()
         memory = PeakMemory()
+        output = out_dir / nb.name
+        stamp = {"id": uuid.uuid4().hex, "status": "running", "started": _now(), "profile": profile,
+                 "dataset": dataset or DATASETS[profile], "device": device or "auto",
+                 "code_sha256": leaderboard.code_digest(nb), "source": nb.name}
         try:
             with memory:
-                execute(nb, out_dir / nb.name, profile=profile, cwd=nb.parent)
+                execute(nb, output, profile=profile, cwd=nb.parent, stamp=stamp)
+            finish_stamp(output, stamp["id"], status="ok")
             results.append(Result(nb.name, time.perf_counter() - start, True, peak_mib=memory.peak_mib))
+        except KeyboardInterrupt:
+            finish_stamp(output, stamp["id"], status="interrupted")
+            results.append(Result(nb.name, time.perf_counter() - start, False, f"{nb.name} was interrupted (Ctrl-C)",
+                                  peak_mib=memory.peak_mib, interrupted=True))
+            break
         except Exception as exc:  # noqa: BLE001 — reported, then the exit code says it
-            results.append(Result(nb.name, time.perf_counter() - start, False, _describe_failure(exc, nb),
-                                  peak_mib=memory.peak_mib))
+            error = _describe_failure(exc, nb)
+            finish_stamp(output, stamp["id"], status="failed", error=error)
+            results.append(Result(nb.name, time.perf_counter() - start, False, error, peak_mib=memory.peak_mib))
             if fail_fast:
                 break
     bar.close()
@@ -234,8 +338,110 @@ def timing_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def build_leaderboard(results: list[Result], out_dir: Path) -> tuple:
-    executed = [Path(out_dir) / r.notebook for r in results if r.ok]
-    board = leaderboard.collect(executed)
+def build_leaderboard(out_dir: Path, sources: Path | None = None) -> tuple:
+    """The leaderboard of a build folder: every executed copy in ``out_dir`` (not only the last run's), stale rows
+    marked by comparing each copy with its notebook in ``sources``; written atomically. Returns (board, paths)."""
+    board = leaderboard.collect(leaderboard.executed_copies(out_dir), sources=sources)
     paths = leaderboard.write(board, out_dir)
     return board, paths
+
+
+def missing_or_stale(results: list[Result], board) -> list[str]:
+    """One line per notebook whose rows are missing from the leaderboard or stale: those of this run that failed,
+    then the other copies of the build folder that are stale."""
+    stale: dict[str, tuple[str, int]] = {}
+    if "stale" in board.columns:
+        for (notebook, reason), n in board[board["stale"] != ""].groupby(["notebook", "stale"]).size().items():
+            stale[notebook] = (reason, int(n))
+    lines, failed = [], set()
+    for r in results:
+        if r.ok:
+            continue
+        stem = Path(r.notebook).stem
+        failed.add(stem)
+        what = "was interrupted" if r.interrupted else "failed"
+        if stem in stale:
+            lines.append(f"{r.notebook} {what}: the {stale[stem][1]} row(s) it recorded before that are marked stale, "
+                         "any later ones are missing")
+        else:
+            lines.append(f"{r.notebook} {what}: its leaderboard rows (if it has any) are missing")
+    for notebook, (reason, n) in sorted(stale.items()):
+        if notebook not in failed:
+            lines.append(f"{notebook}.ipynb: {n} row(s) stale ({reason}); re-run it: --notebooks "
+                         f"{notebook.split('_')[0]}")
+    return lines
+
+
+class BuildLocked(RuntimeError):
+    """Another ``recsys-course run`` is writing into the same build folder."""
+
+
+class BuildLock:
+    """One run at a time per build folder: ``<folder>/.recsys-course.lock``, held with an OS lock (``flock``;
+    ``msvcrt.locking`` on Windows) for the whole run and removed at the end. The OS drops the lock when its process
+    dies, so a lock file left by a killed run (its PID no longer running) is simply taken over; a live holder makes
+    ``__enter__`` raise :class:`BuildLocked` naming its PID and start time."""
+
+    NAME = ".recsys-course.lock"
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        self.path = self.folder / self.NAME
+        self.took_over: dict | None = None  # what the stale lock file said, if one was taken over
+        self._fd: int | None = None
+
+    @staticmethod
+    def _try_lock(fd: int) -> bool:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def _holder(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def __enter__(self) -> BuildLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not self._try_lock(fd):
+                os.close(fd)
+                holder = self._holder()
+                raise BuildLocked(
+                    f"another recsys-course run (PID {holder.get('pid', '?')}, started {holder.get('started', '?')}) "
+                    f"is writing into {self.folder}/; wait for it to finish, or run into another folder with "
+                    f"--output (a lock file of a run that is no longer running is taken over by itself)")
+            try:  # the file we locked may have been removed by its previous holder meanwhile: lock the current one
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            previous = self._holder()
+            if previous.get("pid"):
+                self.took_over = previous
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
+                                     "argv": sys.argv[1:]}).encode())
+            self._fd = fd
+            return self
+        raise BuildLocked(f"could not take the lock {self.path}: it keeps changing hands")
+
+    def __exit__(self, *exc) -> bool:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)  # before closing: nobody can lock the file between the two
+            os.close(self._fd)
+            self._fd = None
+        return False
