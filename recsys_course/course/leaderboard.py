@@ -214,6 +214,8 @@ _PANEL_WIDTH_IN = 8.0  # two columns: 16 in × 120 dpi = 1920 px, a 1080p projec
 _BAR_IN = 0.42  # height of one bar row
 _PANEL_EXTRA_IN = 1.45  # title, tick labels and axis label of one row of panels
 _HEADER_IN = 1.3  # figure title and legend
+_MAX_HEIGHT_IN = 30.0  # taller than this in two columns (3,600 px): three columns instead
+_MAX_WIDTH_IN = 20.0  # three columns share 2,400 px
 _FONT = {"font.size": 15, "axes.titlesize": 17, "axes.labelsize": 14, "xtick.labelsize": 13,
          "ytick.labelsize": 15, "legend.fontsize": 14, "figure.titlesize": 20, "hatch.linewidth": 1.0}
 
@@ -274,7 +276,7 @@ def _panel_data(track: str, group: pd.DataFrame) -> dict | None:
             "ref_index": ref_index, "ref_x": ref_x, "title": title, "xlabel": xlabel}
 
 
-def _draw_panel(ax, data: dict) -> None:
+def _draw_panel(ax, data: dict, nbins: int = 5) -> None:
     from matplotlib.ticker import MaxNLocator
 
     n = len(data["names"])
@@ -295,7 +297,7 @@ def _draw_panel(ax, data: dict) -> None:
         ax.get_yticklabels()[data["ref_index"]].set_fontweight("bold")
     if data["ref_x"] is not None:
         ax.axvline(data["ref_x"], color="#222222", linestyle="--", linewidth=1.6, zorder=3)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))  # tick labels never touch
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))  # tick labels never touch
     ax.grid(axis="x", color="#dddddd", linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
     ax.tick_params(axis="y", length=0)
@@ -351,7 +353,8 @@ def _fit_height(fig, tallest: list[tuple]) -> None:
 
 def plot(board: pd.DataFrame, path: Path | str) -> Path:
     """A PNG of the leaderboard for a projector: one panel per track, in two columns — the tracks in the course's
-    order down the left column, then down the right, split where the two columns are most nearly the same height.
+    order down the left column, then down the right, split where the two columns are most nearly the same height
+    (three narrower columns, 2,400 px in all, once two would be taller than 3,600 px).
 
     Each panel has one horizontal bar per entry, best first, and the metric's value in a column to the right of
     the bars (the figure is 1920 px wide with two tracks or more, 960 px with one). What a bar's length means:
@@ -383,11 +386,16 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
             fig.text(0.5, 0.5, "no leaderboard entries were recorded", ha="center", va="center", fontsize=18)
             fig.savefig(path, format="png", metadata={"Software": None})
             return path
-        ncols = min(2, len(panels))
         sizes = [len(d["names"]) if d else 1 for _, d in panels]
-        columns = _balanced_columns([_BAR_IN * n + _PANEL_EXTRA_IN for n in sizes], ncols)
-        heights = [sum(_BAR_IN * sizes[i] + _PANEL_EXTRA_IN for i in col) for col in columns]
-        fig = Figure(figsize=(_PANEL_WIDTH_IN * ncols, _HEADER_IN + max(heights)), dpi=_DPI, layout="constrained")
+        panel_heights = [_BAR_IN * n + _PANEL_EXTRA_IN for n in sizes]
+        ncols = min(2, len(panels))
+        columns = _balanced_columns(panel_heights, ncols)
+        if len(panels) > 2 and _HEADER_IN + max(sum(panel_heights[i] for i in c) for c in columns) > _MAX_HEIGHT_IN:
+            ncols = 3  # too tall for a screen in two columns: three narrower ones
+            columns = _balanced_columns(panel_heights, ncols)
+        heights = [sum(panel_heights[i] for i in col) for col in columns]
+        width = min(_PANEL_WIDTH_IN * ncols, _MAX_WIDTH_IN)
+        fig = Figure(figsize=(width, _HEADER_IN + max(heights)), dpi=_DPI, layout="constrained")
         fig.get_layout_engine().set(w_pad=0.15, h_pad=0.15, wspace=0.08, hspace=0.06)
         grid = fig.add_gridspec(1, ncols)
         tallest: list[tuple] = []  # the panels of the tallest column, which fills the figure's height
@@ -408,7 +416,7 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
                     ax.set_title(f"{track.capitalize()} track", loc="left", fontweight="bold")
                     ax.text(0.5, 0.5, "no metric values", ha="center", va="center", transform=ax.transAxes)
                 else:
-                    _draw_panel(ax, data)
+                    _draw_panel(ax, data, nbins=5 if ncols < 3 else 3)  # narrower panels: fewer ticks
         fig.suptitle("Course leaderboard · best first in each track", fontweight="bold")
         handles = [Patch(facecolor=_COLOURS["better"], label="better than the track's baseline"),
                    Patch(facecolor=_COLOURS["worse"], label="not better than the baseline"),
