@@ -25,7 +25,8 @@ from recsys_course.context import (
 from recsys_course.data import DataError
 from recsys_course.evaluate import evaluate
 from recsys_course.models import BiasBaseline, NotFittedError
-from recsys_course.models.fm import FM, FMNet, fm_predict_numpy
+from recsys_course.models.fm import FM, fm_predict_numpy
+from recsys_course.networks.fm import FMNet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

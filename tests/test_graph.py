@@ -12,7 +12,8 @@ import torch
 from recsys_course.data import toy_ratings
 from recsys_course.graph import KINDS, build_graph, random_walk_with_restart, transition_matrix
 from recsys_course.models.base import UnknownIdError
-from recsys_course.models.graph import RandomWalk, TransE, TransENet, margin_ranking_loss, transe_distance
+from recsys_course.models.graph import RandomWalk, TransE
+from recsys_course.networks.graph import TransENet, margin_ranking_loss, transe_distance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

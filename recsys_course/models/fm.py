@@ -16,23 +16,20 @@ adds its bias and its interactions with the user, the film and the other context
 .. math:: \sum_{i<j} \langle v_i, v_j\rangle x_i x_j
           = \frac12 \sum_{f=1}^k \Big[\Big(\sum_i v_{i,f}\, x_i\Big)^2 - \sum_i v_{i,f}^2\, x_i^2\Big].
 
-The network :class:`FMNet` (here, beside its one model) computes exactly this (only the active features of each row are gathered, so a row costs
+The network :class:`recsys_course.networks.fm.FMNet` computes exactly this (only the active features of each row are gathered, so a row costs
 :math:`O(k \cdot \text{fields})`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from ..checks import check_number
 from ..config import ITEM, RATING, TIME, USER
-from ..networks.layers import normal
 from .base import _as_array
 from .torch_train import TorchRecommender, TrainingSetup
 
-__all__ = ["FM", "FMNet", "fm_predict_numpy"]
+__all__ = ["FM", "fm_predict_numpy"]
 
 #: pairs scored at once by ``predict`` (memory: this many × fields × n_factors floats)
 _PAIR_BLOCK = 65536
@@ -44,40 +41,6 @@ def fm_predict_numpy(x, w0: float, w, V) -> np.ndarray:
     x = np.atleast_2d(np.asarray(x, dtype=float))
     V = np.asarray(V, dtype=float)
     return w0 + x @ np.asarray(w, dtype=float) + 0.5 * ((x @ V) ** 2 - (x ** 2) @ (V ** 2)).sum(1)
-
-
-class FMNet(nn.Module):
-    r"""The factorisation machine on index rows: ``forward(idx)`` takes ``(B, fields)`` feature indices (one active
-    feature per field, ``-1`` = none active: that field's :math:`x` is 0) and returns
-    :math:`w_0 + \sum_j w_j + \tfrac12 \sum_f [(\sum_j v_{j,f})^2 - \sum_j v_{j,f}^2]` over each row's active
-    features :math:`j`, shape ``(B,)``.
-
-    Parameters
-    ----------
-    n_features, n_factors : int
-        Rows of :math:`V` (features × :math:`k`) and of :math:`w`.
-    mu : float
-        The starting :math:`w_0` (the mean rating); :math:`w` starts at 0.
-    init_std : float
-        :math:`V \sim \mathcal N(0, \text{init\_std}^2)`, drawn from ``generator``.
-    """
-
-    def __init__(self, n_features: int, n_factors: int, mu: float, init_std: float, generator: torch.Generator):
-        super().__init__()
-        self.w0 = nn.Parameter(torch.tensor(float(mu)))                               # ()
-        self.w = nn.Parameter(torch.zeros(n_features))                                 # (n,)
-        self.V = nn.Parameter(normal((n_features, n_factors), init_std, generator))   # (n, k)
-
-    def active(self, idx: torch.Tensor):
-        """(x, weights, vectors) of each row's fields, ``(B, F)``, ``(B, F)``, ``(B, F, k)``; zero where -1."""
-        x = (idx >= 0).to(self.V.dtype)
-        j = idx.clamp(min=0)
-        return x, self.w[j] * x, self.V[j] * x[..., None]
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        _, w, e = self.active(idx)
-        s = e.sum(1)                                                                   # (B, k)
-        return self.w0 + w.sum(1) + 0.5 * (s * s - (e * e).sum(1)).sum(1)             # (B,)
 
 
 class FM(TorchRecommender):
@@ -222,6 +185,8 @@ class FM(TorchRecommender):
         rows = self._rows(self.user_positions(frame[USER]),
                           self.item_positions(frame[ITEM]), self._train_codes(frame))
         r = frame[RATING].to_numpy(np.float32)
+        from ..networks.fm import FMNet
+
         network = FMNet(self.n_features_, self.n_factors, float(r.mean()), self.init_std, generator)
         reg, reg_bias = float(self.reg), float(self.reg_bias)
 
@@ -240,6 +205,8 @@ class FM(TorchRecommender):
     def _validator(self, setup: TrainingSetup, fit_part: pd.DataFrame, val_part: pd.DataFrame):
         rows = self._rows(self.user_positions(val_part[USER]), self.item_positions(val_part[ITEM]),
                           self._train_codes(val_part))
+        import torch
+
         setup.state["val_rows"] = torch.as_tensor(rows, device=self.device_)
         return super()._validator(setup, fit_part, val_part)
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..checks import check_bool, check_int, check_number, check_share
 from ..graph import RELATIONS, KnowledgeGraph, build_graph, random_walk_with_restart, transition_matrix
 from .base import Recommender, UnknownIdError, _as_array
 from .torch_train import TorchRecommender, TrainingSetup
 
-__all__ = ["RandomWalk", "TransE", "TransENet", "transe_distance", "margin_ranking_loss"]
+__all__ = ["RandomWalk", "TransE"]
 
 
 def _graph_of(model, frame: pd.DataFrame) -> KnowledgeGraph:
@@ -173,40 +172,6 @@ class RandomWalk(Recommender):
 # --------------------------------------------------------------------------------------------
 # TransE
 # --------------------------------------------------------------------------------------------
-def transe_distance(head, relation, tail):
-    r"""TransE's distance :math:`d(h, r, t) = \lVert e_h + r - e_t \rVert_2` of stacked vectors (torch tensors,
-    last dimension the factors); the triple's score is :math:`-d`."""
-    return (head + relation - tail).norm(dim=-1)
-
-
-def margin_ranking_loss(positive, negative, margin: float):
-    r"""Mean of :math:`[\gamma + d(h, r, t) - d(h, r, t')]_+` over the pairs of a true triple's distance
-    (``positive``, shape (n,) or (n, 1)) and its corrupted triples' (``negative``, shape (n, m))."""
-    positive = positive.reshape(len(positive), -1)
-    return torch.clamp(margin + positive - negative, min=0).mean()
-
-
-class TransENet(torch.nn.Module):
-    r"""Entity and relation tables of TransE, initialised as in Bordes et al. (2013): uniform in
-    :math:`\pm 6/\sqrt k`, then scaled to unit norm (entities are renormalised again during training)."""
-
-    def __init__(self, n_entities: int, n_relations: int, n_factors: int, generator):
-        super().__init__()
-        bound = 6.0 / np.sqrt(n_factors)
-        entities = (torch.rand(n_entities, n_factors, generator=generator) * 2 - 1) * bound
-        relations = (torch.rand(n_relations, n_factors, generator=generator) * 2 - 1) * bound
-        self.E = torch.nn.Parameter(entities / entities.norm(dim=1, keepdim=True))
-        self.R = torch.nn.Parameter(relations / relations.norm(dim=1, keepdim=True))
-
-    def distance(self, h, r, t):
-        """:func:`transe_distance` of node positions ``h``, ``t`` and relation positions ``r``."""
-        return transe_distance(self.E[h], self.R[r], self.E[t])
-
-    def tail_scores(self, h, r: int, tails):
-        """:math:`-d(h, r, t)` for every head of ``h`` (n,) against every tail of ``tails`` (m,): (n, m)."""
-        return -torch.cdist(self.E[h] + self.R[r], self.E[tails])
-
-
 class TransE(TorchRecommender):
     r"""TransE (Bordes, Usunier, García-Durán, Weston & Yakhnenko 2013) on the knowledge graph, in PyTorch.
 
@@ -232,7 +197,7 @@ class TransE(TorchRecommender):
     Training follows :class:`~recsys_course.models.torch_train.TorchRecommender`: with ``val_size`` set,
     early stopping on the NDCG@10 of a validation slice of train (then ``refit``); with ``val_size=None``
     (the default, the epochs having been chosen that way) ``n_epochs`` epochs on all of train. The network
-    (:class:`TransENet`) lives in this module. Cost per epoch: :math:`O(|\text{triples}|\, k\, m)`.
+    (:class:`recsys_course.networks.graph.TransENet`). Cost per epoch: :math:`O(|\text{triples}|\, k\, m)`.
 
     Parameters
     ----------
@@ -280,6 +245,10 @@ class TransE(TorchRecommender):
         check_int(self, "min_tag_count", self.min_tag_count)
 
     def _setup(self, frame: pd.DataFrame, generator) -> TrainingSetup:
+        import torch
+
+        from ..networks.graph import TransENet, margin_ranking_loss
+
         graph = _graph_of(self, frame)
         relations = [r for r in RELATIONS if (graph.triples["relation"] == r).any()]
         rel_index = pd.Index(relations)
@@ -316,6 +285,8 @@ class TransE(TorchRecommender):
         return TrainingSetup(network, loss, data, state=state)
 
     def _validation_scores(self, setup: TrainingSetup, network, users: np.ndarray):
+        import torch
+
         state = setup.state
         nodes = state["catalogue_nodes"]
         out = torch.full((len(users), len(nodes)), -torch.inf, device=self.device_)
