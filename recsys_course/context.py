@@ -62,7 +62,7 @@ from .checks import check_int, check_number
 from .config import ITEM, RATING, TIME, USER, YEAR
 from .data import check_ratings
 from .drift import item_genre_matrix, js_divergence
-from .models.base import Recommender, _as_array
+from .models.base import Recommender, _as_array, _clone
 
 __all__ = ["CONTEXTS", "REQUEST_CONTEXTS", "ITEM_CONTEXTS", "TIME_CONTEXTS", "check_context", "context_labels",
            "time_context", "session_positions", "film_age_codes", "add_context", "context_codes", "context_shift",
@@ -299,11 +299,6 @@ def context_ratings(ratings: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 # ---- context-aware models ---------------------------------------------------------------------------------
-def _clone(model) -> Recommender:
-    """An unfitted twin of ``model`` (the course's ``get_params`` round trip)."""
-    return type(model)(**model.get_params())
-
-
 def _need_column(owner, train: pd.DataFrame, column: str) -> None:
     if column not in train.columns:
         raise ValueError(f"{type(owner).__name__}: train has no {column!r} column; add the context first: "

@@ -52,6 +52,11 @@ class UnknownIdError(KeyError):
         return str(self.args[0])
 
 
+def _clone(model: Recommender) -> Recommender:
+    """An unfitted twin of ``model``: ``type(model)(**get_params())`` on a copy of the parameters."""
+    return type(model)(**dict(model.get_params()))
+
+
 def _as_array(values, name: str) -> np.ndarray:
     if isinstance(values, (pd.Series, pd.Index)):
         values = values.to_numpy()

@@ -23,7 +23,6 @@ still ranks only the training catalogue, like every model of the course;
 """
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 
 import numpy as np
@@ -34,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from ..checks import check_bool, check_int, check_number
 from ..config import RATING
 from ..features import ItemFeatures
-from .base import Recommender, _as_array
+from .base import Recommender, _as_array, _clone
 
 __all__ = ["CosineProfile", "ContentBased", "Hybrid"]
 
@@ -297,10 +296,6 @@ def ridge_per_user(item_factors: np.ndarray, users: np.ndarray, items: np.ndarra
             rhs[u] = c.T @ y[sel]
         gram += reg * np.eye(k)
         return np.linalg.solve(gram, rhs[..., None])[..., 0]
-
-
-def _clone(model: Recommender) -> Recommender:
-    return type(model)(**copy.copy(model.get_params()))
 
 
 def _default_cf() -> Recommender:
