@@ -41,7 +41,7 @@ from ..record import LEADERBOARD_PREFIX, read_records
 TRACK_KEY = {"rating": ("rmse", True), "ranking": ("ndcg@10", False), "next-item": ("ndcg@10", False),
              "cold-item": ("ndcg@10", False), "transfer": ("rmse", True), "group": ("mean_ndcg@10", False),
              "retrieval": ("ndcg@10", False), "search": ("mrr", False), "onboarding": ("ndcg@10", False),
-             "stream": ("ndcg@10", False)}
+             "stream": ("ndcg@10", False), "robustness": ("target_hit@10", True)}
 
 
 def _tracks_in_order(board: pd.DataFrame):
@@ -206,8 +206,8 @@ _REFERENCE = {"rating": ("BiasBaseline", "GlobalMean"), "ranking": ("Popularity"
               "next-item": ("Popularity",), "cold-item": ("Popularity", "BiasBaseline"),
               "transfer": ("BiasedMF-scratch",), "group": ("average-random",), "retrieval": ("Popularity",),
               "search": ("query-only",), "onboarding": ("Popularity",),
-              "stream": ("Static-Popularity",)}
-_LOWER_IS_BETTER = ("rmse", "mae")
+              "stream": ("Static-Popularity",), "robustness": ("Popularity",)}
+_LOWER_IS_BETTER = ("rmse", "mae", "target_hit@10", "clean_target_hit@10")  # robustness: the attacked film's reach
 _COLOURS = {"better": "#0072B2", "worse": "#D55E00", "baseline": "#9a9a9a"}  # Okabe–Ito: colour-blind safe
 _DPI = 120
 _PANEL_WIDTH_IN = 8.0  # two columns: 16 in × 120 dpi = 1920 px, a 1080p projector's width
@@ -359,14 +359,14 @@ def plot(board: pd.DataFrame, path: Path | str) -> Path:
     Each panel has one horizontal bar per entry, best first, and the metric's value in a column to the right of
     the bars (the figure is 1920 px wide with two tracks or more, 960 px with one). What a bar's length means:
 
-    * **lower-is-better tracks (RMSE: rating, transfer)**: the gain over the track's reference baseline, its RMSE
-      minus the model's (right of the dashed zero line = better than the baseline, left = worse). RMSEs differ in
+    * **lower-is-better tracks (RMSE: rating, transfer; the attacked film's hit ratio: robustness)**: the gain over
+      the track's reference baseline, its value minus the model's (right of the dashed zero line = better than the baseline, left = worse). RMSEs differ in
       the second decimal, so bars from 0 would all look alike; the RMSE itself is in the value column;
     * **higher-is-better tracks (NDCG@10: ranking, next-item, cold-item; mean member NDCG@10: group)**: the value
       itself, from 0; the reference baseline is the dashed line.
 
     The reference (bold) is BiasBaseline (else GlobalMean) for rating, Popularity for the ranking tracks,
-    BiasedMF-scratch for transfer and average-random for group (see ``_REFERENCE``); the course's baselines (GlobalMean, BiasBaseline,
+    BiasedMF-scratch for transfer, average-random for group and Popularity for robustness (see ``_REFERENCE``); the course's baselines (GlobalMean, BiasBaseline,
     Popularity) are grey and hatched, models better than the reference blue, the others orange. A model recorded
     by two notebooks keeps both rows, labelled with the notebook's number.
 

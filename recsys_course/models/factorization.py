@@ -259,7 +259,28 @@ def similar_items(item_factors: np.ndarray, item_ids, query, n: int = 5) -> pd.D
 # --------------------------------------------------------------------------------------------
 # rating models
 # --------------------------------------------------------------------------------------------
-class BiasedMF(TorchRecommender):
+class BiasedFactorScores:
+    r"""Scoring shared by the biased factor models (:class:`BiasedMF`, :class:`recsys_course.federated.FederatedMF`):
+    :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i` from the fitted ``mu_``, ``user_bias_``, ``item_bias_``,
+    ``user_factors_`` and ``item_factors_``; an unknown user or film (position -1) contributes no bias and no
+    factors, and ``predict`` clips to ``rating_range_``."""
+
+    def _raw(self, users, items):
+        dot = (_gather(self.user_factors_, users) * _gather(self.item_factors_, items)).sum(1)
+        return self.mu_ + _gather(self.user_bias_, users) + _gather(self.item_bias_, items) + dot
+
+    def _predict(self, users, items):
+        return np.clip(self._raw(users, items), *self.rating_range_)
+
+    def _pair_values(self, users, items):
+        return self._raw(users, items)
+
+    def _score_users(self, users):
+        return (self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
+                + self.user_factors_[users] @ self.item_factors_.T)
+
+
+class BiasedMF(BiasedFactorScores, TorchRecommender):
     r"""Biased matrix factorisation, :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, trained in PyTorch.
 
     The network is :class:`recsys_course.networks.factorization.MFNet`. Minimises, by mini-batch Adam over the
@@ -434,20 +455,6 @@ class BiasedMF(TorchRecommender):
         self.item_bias_ = network.bi.detach().cpu().numpy().astype(np.float64)
         self.user_factors_ = network.P.detach().cpu().numpy().astype(np.float64)
         self.item_factors_ = network.Q.detach().cpu().numpy().astype(np.float64)
-
-    def _raw(self, users, items):
-        dot = (_gather(self.user_factors_, users) * _gather(self.item_factors_, items)).sum(1)
-        return self.mu_ + _gather(self.user_bias_, users) + _gather(self.item_bias_, items) + dot
-
-    def _predict(self, users, items):
-        return np.clip(self._raw(users, items), *self.rating_range_)
-
-    def _pair_values(self, users, items):
-        return self._raw(users, items)
-
-    def _score_users(self, users):
-        return (self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
-                + self.user_factors_[users] @ self.item_factors_.T)
 
 
 class ALS(Recommender):
