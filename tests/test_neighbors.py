@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys_course.config import ITEM, RATING, USER
 from recsys_course.data import toy_purchases, toy_ratings
@@ -195,3 +196,69 @@ def test_neighbours_helper():
     assert UserKNN(k=5, similarity="cosine", shrinkage=0).fit(toy_purchases()).neighbours("u")[USER].tolist() == ["v"]
     with pytest.raises(KeyError, match="not in the training data"):
         model.neighbours("i9")
+
+
+# ---- the vectorised scoring against the from-scratch loops (issue 21) --------------------------------------
+@pytest.fixture(scope="module")
+def skewed():
+    """A long-tailed data set: some users rate many films, so both the partition path and the
+    'fewer films than k' path of ItemKNN's rating mode run; ties from a coarse rating scale."""
+    ratings = make_synthetic(n_users=40, n_items=60, ratings_per_user=15, seed=11).ratings
+    ratings = ratings.drop_duplicates([USER, ITEM])
+    heavy = ratings[USER].unique()[:3]
+    rng = np.random.default_rng(0)
+    extra = pd.DataFrame([(u, i, float(rng.integers(1, 6)), 0) for u in heavy for i in ratings[ITEM].unique()[:45]],
+                         columns=[USER, ITEM, RATING, "timestamp"])
+    return pd.concat([ratings, extra]).drop_duplicates([USER, ITEM]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("mode", ["rating", "ranking"])
+@pytest.mark.parametrize("similarity", ["cosine", "adjusted_cosine", "centered_cosine", "pearson", "jaccard"])
+@pytest.mark.parametrize("shrinkage", [0.0, 5.0])
+@pytest.mark.parametrize("k", [2, 12, 200])
+def test_vectorised_scores_equal_the_loop(skewed, cls, mode, similarity, shrinkage, k):
+    model = cls(k=k, similarity=similarity, shrinkage=shrinkage, mode=mode).fit(skewed)
+    scores = model.score(model.user_ids_)
+    for u in range(0, model.n_users, 3):
+        expected = ([_brute_rating(model, u, i, k) for i in range(model.n_items)] if mode == "rating"
+                    else _brute_ranking(model, u, k))
+        assert scores[u] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("mode", ["rating", "ranking"])
+def test_predict_for_pairs_equals_row_scoring(skewed, cls, mode):
+    model = cls(k=7, mode=mode).fit(skewed)
+    scores = model.score(model.user_ids_)
+    rng = np.random.default_rng(5)
+    u = rng.choice(model.n_users, 300)
+    i = rng.choice(model.n_items, 300)
+    u[:10], i[:10] = u[0], i[0]  # repeated pairs
+    got = model.predict(model.user_ids_[u], model.item_ids_[i])
+    assert got == pytest.approx(scores[u, i], rel=1e-6, abs=1e-6)
+    model.k = 3  # the cut follows k after fit, for pairs too
+    assert model.predict(model.user_ids_[u], model.item_ids_[i]) == pytest.approx(
+        model.score(model.user_ids_)[u, i], rel=1e-6, abs=1e-6)
+
+
+def test_sorted_rows_order_values_then_columns():
+    from recsys_course.similarity import prune_top_k, sorted_rows
+    rng = np.random.default_rng(2)
+    dense = np.round(rng.random((30, 50)), 1).astype(np.float32)  # many ties
+    dense[dense < 0.4] = 0
+    S = sp.csr_matrix(dense)
+    cols, vals = sorted_rows(S)
+    for a in range(30):
+        lo, hi = S.indptr[a], S.indptr[a + 1]
+        nz = np.flatnonzero(dense[a])
+        order = nz[np.lexsort((nz, -dense[a, nz]))]
+        assert cols[lo:hi].tolist() == order.tolist()
+        assert vals[lo:hi].tolist() == dense[a, order].tolist()
+    # float64 or negative values take the lexsort route, with the same order
+    cols64, vals64 = sorted_rows(S.astype(np.float64) * -1.0)
+    assert len(cols64) == S.nnz and (np.diff(vals64[:S.indptr[1]]) <= 0).all()  # largest (least negative) first
+    # the first k of each sorted row is prune_top_k
+    from recsys_course.models.neighbors import _first_k
+    for k in [1, 3, 60]:
+        assert (_first_k(S, cols, vals, k) != prune_top_k(S, k)).nnz == 0

@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     site_p.add_argument("--build", type=Path, default=None, help="the build folder to render (overrides --profile)")
     site_p.add_argument("--output", type=Path, default=None, help="where to write the site (default: <build>/site)")
 
+    sub.add_parser("bench", add_help=False,
+                   help="time every model on ml-latest-small (fit, ms per user, peak memory), next to Surprise and "
+                        "implicit where installed; `recsys-course bench --help` for its options")
     sub.add_parser("gpu-check", add_help=False,
                    help="train every torch model on CUDA and on CPU and compare (says 'no CUDA' and exits 0 "
                         "without a GPU); `recsys-course gpu-check --help` for its options")
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     list_p.add_argument("--notebooks-dir", type=Path, default=REPO_DIR / "notebooks", help=argparse.SUPPRESS)
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own options, parsed by its own module
+        from . import bench
+
+        return bench.main(argv[1:])
     if argv[:1] == ["gpu-check"]:  # its own options, parsed by its own module
         from . import gpu_check
 

@@ -188,12 +188,15 @@ def to_markdown(board: pd.DataFrame, digits: int = 4) -> str:
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "|".join("---" if c in ("model", "notebook", *PROVENANCE) else "---:" for c in header) + "|")
         for _, row in group.iterrows():
-            cells = [_cell(v, digits) for v in row]
+            # a cost column (recsys_course.course.costs) shows "—" for an entry the benchmark did not measure
+            cells = ["—" if c in _COST_COLUMNS and pd.isna(v) else _cell(v, digits) for c, v in row.items()]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 
 
+#: columns joined from the benchmark by :func:`recsys_course.course.costs.join` (not metrics of the track)
+_COST_COLUMNS = ("fit s", "ms/user")
 #: The course's baselines (:mod:`recsys_course.models.baselines`, notebook 01): drawn grey and hatched wherever
 #: they appear. The board records only model names, so the plot recognises them by name.
 _BASELINE_MODELS = ("GlobalMean", "BiasBaseline", "Popularity")
@@ -446,7 +449,13 @@ def write(board: pd.DataFrame, out_dir: Path | str, title: str = "Leaderboard") 
     try:
         temporary["md"].write_text(f"# {title}\n\n{note}{to_markdown(board)}", encoding="utf-8")
         board.to_csv(temporary["csv"], index=False)
-        plot(board.drop(columns=[c for c in PROVENANCE if c in board.columns]), temporary["png"])
+        plot(board.drop(columns=[c for c in PROVENANCE + _COST_COLUMNS if c in board.columns]), temporary["png"])
+        from .costs import plot as plot_costs  # quality against cost, where the board has costs joined
+
+        if plot_costs(board, temporary.setdefault("costs.png", out_dir / f".leaderboard-{os.getpid()}.costs.tmp")):
+            paths["costs.png"] = out_dir / "leaderboard-costs.png"
+        else:
+            temporary.pop("costs.png").unlink(missing_ok=True)
         for path in temporary.values():  # on disk before the renames: a crash cannot leave an empty file behind
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..config import ENV_DATASET, ENV_DEVICE, ENV_PRECISION, ENV_PROFILE, ENV_TEXT_MODEL, REPO_DIR
 from ..profiles import check_profile
 from ..progress import progress
-from . import leaderboard
+from . import costs, leaderboard
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 
@@ -341,7 +341,7 @@ def timing_table(results: list[Result]) -> str:
 def build_leaderboard(out_dir: Path, sources: Path | None = None) -> tuple:
     """The leaderboard of a build folder: every executed copy in ``out_dir`` (not only the last run's), stale rows
     marked by comparing each copy with its notebook in ``sources``; written atomically. Returns (board, paths)."""
-    board = leaderboard.collect(leaderboard.executed_copies(out_dir), sources=sources)
+    board = costs.join(leaderboard.collect(leaderboard.executed_copies(out_dir), sources=sources))
     paths = leaderboard.write(board, out_dir)
     return board, paths
 

@@ -35,11 +35,29 @@ Unknown users and items: ``predict`` answers with the bias baseline :math:`b_{ui
 ranking mode; ``recommend`` raises :class:`~recsys_course.models.UnknownIdError` for users absent from
 training (``handles_unknown_users = False``): a neighbourhood model knows nothing about them.
 
-Cost on ml-latest-small (610 users, 9.7k films), CPU time on a 2-core laptop: UserKNN fits in a fraction of a
-second; ItemKNN in 1–2 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 17.6 M for
-the cosine, about 140 MB). Ranking-mode scores are two sparse products: well under a second for every user.
-Rating-mode scores of the **whole catalogue** need, for every (user, film) pair, the k best of the user's rated
-films — about 15 s of CPU for all 610 users with ItemKNN (spread over up to 4 threads), about 2 s with UserKNN;
+Computation. ``fit`` computes the similarity once and, where scoring will read it, sorts every row's neighbours
+once (most similar first, ties → lower position; :func:`~recsys_course.similarity.sorted_rows`): the ranking
+mode's :math:`S^{(k)}` for any :math:`k` is then the first :math:`k` entries of each row, and all users' scores
+are one sparse product, :math:`X S^{(k)}` (items) or :math:`S^{(k)} X` (users), :math:`X` = who rated what.
+``predict`` in ranking mode takes one sparse row product per pair, never a whole row of scores.
+
+The rating mode's neighbourhoods :math:`N_k(i;u)` and :math:`N_k(u;i)` depend on the user (resp. the film's
+raters), so no fixed neighbour matrix gives them — cutting :math:`S` once to each film's :math:`k` nearest and
+then keeping those u rated is a *different* model (notebook 02, section 3.2). They are computed exactly, per
+user (users in parallel threads): ItemKNN takes the dense block :math:`T = S_{:,R(u)}` (every film × the user's
+films) and partitions each row at its k-th largest value (no partition when the user rated at most k films);
+UserKNN gathers the neighbours' residual rows in similarity order and keeps the first k raters of every film
+(a radix sort by film). ``predict`` builds only the requested rows. Other exact variants were measured and
+were not faster on ml-latest-small (issue 21): partitioning only the rows with more than k candidates (most rows
+have more), and scanning each film's pre-sorted neighbour list until k of the user's films are found (a user
+with few films scans whole lists).
+
+Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it): UserKNN
+fits in a fraction of a second; ItemKNN in 1–2 s (item × item similarities: 9.7k² pairs, kept sparse, positive
+ones only — 26 M stored entries for the cosine, about 200 MB), plus about a second (and as much memory again) to
+sort them in ranking mode. Ranking-mode scores: well under a millisecond per user. Rating-mode scores of the
+**whole catalogue** are the expensive case: the blocks :math:`T` of all 610 users hold about 535 M stored
+similarities, and an exact top-k has to look at each — 10–25 ms per user for ItemKNN, 2–6 ms for UserKNN;
 ``predict`` on a test set of 20 000 pairs takes about half a second.
 """
 from __future__ import annotations
@@ -53,7 +71,7 @@ import scipy.sparse as sp
 
 from ..checks import check_choice, check_int, check_number
 from ..config import ITEM, RATING, USER
-from ..similarity import SIMILARITIES, _keep, _prune_with_ranks
+from ..similarity import SIMILARITIES, sorted_rows
 from .base import Recommender
 from .baselines import BiasBaseline
 
@@ -92,6 +110,26 @@ def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     num = (T @ d.astype(T.dtype)).astype(np.float64)
     den = T.sum(1, dtype=np.float64)
     return num, den
+
+
+def _first_k(S: sp.csr_matrix, cols: np.ndarray, vals: np.ndarray, k: int) -> sp.csr_matrix:
+    """The k nearest neighbours of every row: the first k entries of each row of the sorted lists
+    (:func:`~recsys_course.similarity.sorted_rows`), as a canonical CSR matrix (sorted columns)."""
+    kept = np.minimum(np.diff(S.indptr), k)
+    indptr = np.concatenate([[0], np.cumsum(kept)])
+    pos = np.repeat(S.indptr[:-1] - indptr[:-1], kept) + np.arange(indptr[-1])
+    S_k = sp.csr_matrix((vals[pos], cols[pos], indptr), shape=S.shape)
+    S_k.sort_indices()
+    return S_k
+
+
+def _pair_dots(A: sp.csr_matrix, B: sp.csr_matrix, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    r""":math:`\langle A_{a}, B_{b}\rangle` for every pair (``rows_a[p]``, ``rows_b[p]``): one sparse row
+    product per pair, never a whole row of scores."""
+    if not len(rows_a):
+        return np.zeros(0)
+    prod = A[rows_a].astype(np.float64).multiply(B[rows_b].astype(np.float64))
+    return np.asarray(prod.sum(1)).ravel()
 
 
 class _NeighbourhoodModel(Recommender):
@@ -140,16 +178,26 @@ class _NeighbourhoodModel(Recommender):
                                         shape=shape)
         X = self.ratings_.T.tocsr() if self._between == "items" else self.ratings_
         self.similarity_ = SIMILARITIES[self.similarity](X, shrinkage=float(self.shrinkage), min_value=0.0)
-        self._pruned = (None, None, None)
+        self._sorted = None
+        self._pruned = {}
+        if self.mode == "ranking":  # what ranking-mode scoring reads (left to first use in rating mode)
+            self._sorted_rows()
+
+    def _sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's neighbours, most similar first (ties → lower position), aligned with
+        ``similarity_.indptr``: N_k of any k is the first k entries of a row (one sort, done once)."""
+        if self._sorted is None:
+            self._sorted = sorted_rows(self.similarity_)
+        return self._sorted
 
     def _pruned_similarity(self, k: int) -> sp.csr_matrix:
-        """The similarity with every row cut to its k largest entries (ties → lower position). The cut for the
-        largest k asked so far is kept with each entry's rank in its row, so a sweep over smaller k is cheap."""
-        kept_k, kept, ranks = self._pruned
-        if kept_k is None or k > kept_k:
-            kept, ranks = _prune_with_ranks(self.similarity_, k)
-            self._pruned = (k, kept, ranks)
-        return kept if k == self._pruned[0] else _keep(kept, ranks < k)
+        """The similarity with every row cut to its k largest entries (ties → lower position): the first k
+        entries of each sorted row, O(rows · k); the cuts asked for are kept (a k sweep reuses them)."""
+        if k not in self._pruned:
+            if len(self._pruned) >= 4:
+                self._pruned.clear()
+            self._pruned[k] = _first_k(self.similarity_, *self._sorted_rows(), k)
+        return self._pruned[k]
 
     def _baseline(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.baseline_._raw(users, items)
@@ -162,9 +210,7 @@ class _NeighbourhoodModel(Recommender):
             out = np.zeros(len(users))
             known = (users >= 0) & (items >= 0)
             if known.any():
-                uniq, inv = np.unique(users[known], return_inverse=True)
-                scores = self._ranking_scores(uniq, k)
-                out[known] = scores[inv, items[known]]
+                out[known] = self._ranking_pairs(users[known], items[known], k)
             return out
         out = self._baseline(users, items)
         known = np.flatnonzero((users >= 0) & (items >= 0))
@@ -197,6 +243,9 @@ class _NeighbourhoodModel(Recommender):
         raise NotImplementedError
 
     def _ranking_scores(self, users: np.ndarray, k: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _ranking_pairs(self, users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
         raise NotImplementedError
 
     # ---- for teaching ----------------------------------------------------------------------------
@@ -243,9 +292,23 @@ class ItemKNN(_NeighbourhoodModel):
             T = S[targets][:, J].toarray()
         return _top_k_sums(T, d, k)
 
+    def _ranking_history(self) -> sp.csr_matrix:
+        """The users' rows that vote (``seen_``: 1 per rated film; a subclass may weight them)."""
+        return self.seen_
+
     def _ranking_scores(self, users, k):
         S_k = self._pruned_similarity(k)  # row j keeps its k nearest items N_k(j)
-        return np.asarray((self.seen_[users] @ S_k).toarray(), dtype=np.float64)
+        return np.asarray((self._ranking_history()[users] @ S_k).toarray(), dtype=np.float64)
+
+    def _ranking_pairs(self, users, items, k):
+        S_kT = self._pruned_similarity_t(k)  # row i: the films j with i ∈ N_k(j), weight s_ji
+        return _pair_dots(self._ranking_history(), S_kT, users, items)
+
+    def _pruned_similarity_t(self, k: int) -> sp.csr_matrix:
+        key = ("T", k)
+        if key not in self._pruned:
+            self._pruned[key] = self._pruned_similarity(k).T.tocsr()
+        return self._pruned[key]
 
 
 class UserKNN(_NeighbourhoodModel):
@@ -298,3 +361,9 @@ class UserKNN(_NeighbourhoodModel):
     def _ranking_scores(self, users, k):
         S_k = self._pruned_similarity(k)  # row u keeps its k nearest users N_k(u)
         return np.asarray((S_k[users] @ self.seen_).toarray(), dtype=np.float64)
+
+    def _ranking_pairs(self, users, items, k):
+        key = "seen_T"
+        if key not in self._pruned:
+            self._pruned[key] = self.seen_.T.tocsr()
+        return _pair_dots(self._pruned_similarity(k), self._pruned[key], users, items)

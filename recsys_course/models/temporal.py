@@ -161,6 +161,5 @@ class DecayedItemKNN(ItemKNN):
         w = rating_decay_weights(train, half_life_days=h, reference="user")  # 1 for each user's newest rating
         self.weighted_seen_ = sp.csr_matrix((w, (users, items)), shape=(self.n_users, self.n_items))
 
-    def _ranking_scores(self, users, k):
-        S_k = self._pruned_similarity(k)
-        return np.asarray((self.weighted_seen_[users] @ S_k).toarray(), dtype=np.float64)
+    def _ranking_history(self):
+        return self.weighted_seen_  # the votes of ItemKNN's ranking score, each weighted by its age
