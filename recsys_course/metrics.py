@@ -136,15 +136,38 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, n)
     if k == n:
         return np.argsort(-scores, axis=1, kind="stable")
+    out = np.empty((scores.shape[0], k), dtype=np.intp)
+    # rows whose maximum is shared by at least k entries (a rating model clips its predictions to the scale,
+    # so many films can tie at 5.0): the answer is the first k of them, no partition needed
+    at_max = scores == scores.max(1, keepdims=True)
+    flat = at_max.sum(1) >= k
+    if flat.any():
+        sub = at_max[flat]
+        out[flat] = np.nonzero(sub & (np.cumsum(sub, axis=1) <= k))[1].reshape(-1, k)
+    rest = np.flatnonzero(~flat)
+    if rest.size:
+        out[rest] = _top_k_partitioned(scores if rest.size == len(scores) else scores[rest], k)
+    return out
+
+
+def _top_k_partitioned(scores: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k` through a partition (k < number of columns)."""
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     kth = np.take_along_axis(scores, part, 1).min(1)
-    # Rows where the k-th score is tied with scores left outside the partition need a full stable sort.
-    ambiguous = (scores >= kth[:, None]).sum(1) > k
     part_scores = np.take_along_axis(scores, part, 1)
     order = np.lexsort((part, -part_scores), axis=1)
     out = np.take_along_axis(part, order, 1)
+    # rows where the k-th score is tied with scores left outside the partition: what a stable sort would keep,
+    # without sorting the row — everything above the k-th score, then the lowest positions equal to it
+    ambiguous = (scores >= kth[:, None]).sum(1) > k
     if ambiguous.any():
-        out[ambiguous] = np.argsort(-scores[ambiguous], axis=1, kind="stable")[:, :k]
+        sub, kt = scores[ambiguous], kth[ambiguous][:, None]
+        above = sub > kt
+        tied = sub == kt
+        keep = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(1, keepdims=True)))
+        cols = np.nonzero(keep)[1].reshape(-1, k)  # exactly k per row, ascending
+        order = np.lexsort((cols, -np.take_along_axis(sub, cols, 1)), axis=1)
+        out[ambiguous] = np.take_along_axis(cols, order, 1)
     return out
 
 

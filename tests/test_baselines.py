@@ -53,6 +53,18 @@ def test_top_k_by_hand():
     assert top_k(scores, 10).shape == (2, 4)  # k is capped at the number of columns
 
 
+def test_top_k_equals_a_stable_sort_with_ties_everywhere():
+    """Coarse scores (many ties, some at the maximum, some -inf): the first k of a stable sort, every k."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 6))
+        scores = rng.integers(0, 4, size=(m, n)).astype(float)
+        scores[rng.random((m, n)) < 0.2] = -np.inf
+        for k in range(1, n + 2):
+            expected = np.argsort(-scores, axis=1, kind="stable")[:, :min(k, n)]
+            assert top_k(scores, k).tolist() == expected.tolist()
+
+
 def test_top_k_ties_across_the_cut():
     # the k-th score ties with scores outside the top k: the lowest positions win
     scores = np.array([[1.0, 2.0, 2.0, 2.0, 2.0, 0.0]])

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from recsys_course.config import ITEM, RATING, USER
 from recsys_course.data import toy_purchases, toy_ratings
-from recsys_course.models import ItemKNN, UnknownIdError, UserKNN
+from recsys_course.models import ItemKNN, UnknownIdError, UserKNN, neighbors
 from recsys_course.synthetic import make_synthetic
 
 MODELS = [ItemKNN, UserKNN]
@@ -240,6 +240,16 @@ def test_predict_for_pairs_equals_row_scoring(skewed, cls, mode):
     model.k = 3  # the cut follows k after fit, for pairs too
     assert model.predict(model.user_ids_[u], model.item_ids_[i]) == pytest.approx(
         model.score(model.user_ids_)[u, i], rel=1e-6, abs=1e-6)
+
+
+def test_user_knn_batch_film_by_film_equals_user_by_user(skewed):
+    """UserKNN's rating mode scores a batch of users film by film; one user at a time goes user by user."""
+    for k in (2, 12):
+        model = UserKNN(k=k).fit(skewed)
+        batch = model.score(model.user_ids_)  # 40 users: film by film
+        assert len(model.user_ids_) >= neighbors._FILMWISE_MIN_USERS
+        alone = np.vstack([model.score(model.user_ids_[u:u + 1]) for u in range(model.n_users)])
+        np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-12)
 
 
 def test_sorted_rows_order_values_then_columns():

@@ -43,22 +43,29 @@ are one sparse product, :math:`X S^{(k)}` (items) or :math:`S^{(k)} X` (users), 
 
 The rating mode's neighbourhoods :math:`N_k(i;u)` and :math:`N_k(u;i)` depend on the user (resp. the film's
 raters), so no fixed neighbour matrix gives them — cutting :math:`S` once to each film's :math:`k` nearest and
-then keeping those u rated is a *different* model (notebook 02, section 3.2). They are computed exactly, per
-user (users in parallel threads): ItemKNN takes the dense block :math:`T = S_{:,R(u)}` (every film × the user's
-films) and partitions each row at its k-th largest value (no partition when the user rated at most k films);
-UserKNN gathers the neighbours' residual rows in similarity order and keeps the first k raters of every film
-(a radix sort by film). ``predict`` builds only the requested rows. Other exact variants were measured and
-were not faster on ml-latest-small (issue 21): partitioning only the rows with more than k candidates (most rows
-have more), and scanning each film's pre-sorted neighbour list until k of the user's films are found (a user
-with few films scans whole lists).
+then keeping those u rated is a *different* model (notebook 02, section 3.2). They are computed exactly.
+ItemKNN, per user (users in parallel threads): the dense block :math:`T = S_{:,R(u)}` (every film × the
+user's films), each row partitioned at its k-th largest value (no partition when the user rated at most k
+films). UserKNN, for a batch of users, film by film: the block :math:`S_{B,V(i)}` (the batch × the film's
+raters) partitioned the same way, and the films with at most k raters (most of the catalogue) as two sparse
+products for the whole batch; a single user (``predict``, serving) goes user by user instead — the neighbours'
+residual rows in similarity order, the first k raters of every film kept (a radix sort by film). Both give the
+same numbers (tested). ``predict`` builds only the requested rows.
 
-Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it): UserKNN
-fits in a fraction of a second; ItemKNN in 1–2 s (item × item similarities: 9.7k² pairs, kept sparse, positive
-ones only — 26 M stored entries for the cosine, about 200 MB), plus about a second (and as much memory again) to
-sort them in ranking mode. Ranking-mode scores: well under a millisecond per user. Rating-mode scores of the
-**whole catalogue** are the expensive case: the blocks :math:`T` of all 610 users hold about 535 M stored
-similarities, and an exact top-k has to look at each — 10–25 ms per user for ItemKNN, 2–6 ms for UserKNN;
-``predict`` on a test set of 20 000 pairs takes about half a second.
+Exact variants of ItemKNN's per-user step that were measured and were *not* fast enough (issue 21): partitioning
+only the rows with more than k candidates (most rows have more); scanning each film's pre-sorted neighbour list
+until k of the user's films are found (a user with few films scans whole lists: 15 M entries per user on
+average); compiled loops (numba prototypes, not part of the course) that scatter the user's similarity rows into
+a bounded heap per film (8–12 ms per user) — the pure scatter without any selection already takes 1.2 ms.
+
+Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it, the
+leaderboard shows it): UserKNN fits in a fraction of a second and scores well under a millisecond per user in
+both modes; ItemKNN fits in about a second (item × item similarities: 9.7k² pairs, kept sparse, positive ones
+only — 26 M stored entries for the cosine, about 200 MB), plus about a second (and as much memory again) to sort
+them in ranking mode, where it scores in about 0.1 ms per user. ItemKNN's **rating mode over the whole
+catalogue** is the expensive case: the films a user rated have on average 0.88 M similarities with other films
+(535 M over the 610 users), an exact top-k per film must look at each of them, and that takes about 10 ms per
+user. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes about half a second.
 """
 from __future__ import annotations
 
@@ -80,6 +87,8 @@ __all__ = ["UserKNN", "ItemKNN"]
 MODES = ("rating", "ranking")
 #: threads for the per-user loop of rating-mode scoring (the work per user is independent)
 _N_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: UserKNN's rating mode scores a batch of at least this many users film by film, fewer user by user
+_FILMWISE_MIN_USERS = 16
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape) -> sp.csr_matrix:
@@ -89,10 +98,10 @@ def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape) -> sp.cs
     return sp.csr_matrix((np.asarray(values)[order], cols[order].astype(np.int32), indptr), shape=shape)
 
 
-def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int, float64: bool = False) -> tuple[np.ndarray, np.ndarray]:
     r"""For every row of ``T`` (targets × candidates, float32 similarities ≥ 0, 0 = not a candidate) keep the
-    k largest entries (ties → lower column) and return :math:`\sum s\,d` and :math:`\sum s` over them.
-    Modifies ``T`` in place."""
+    k largest entries (ties → lower column) and return :math:`\sum s\,d` and :math:`\sum s` over them
+    (the weighted sum in float32 arithmetic, or float64 with ``float64=True``). Modifies ``T`` in place."""
     c = T.shape[1]
     if c > k:
         # the k-th largest similarity of each row (0 if the row has fewer than k candidates); non-negative
@@ -107,7 +116,7 @@ def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
             tied &= np.cumsum(tied, axis=1) <= (k - above.sum(1, keepdims=True))
             keep[over] = above | tied
         np.multiply(T, keep, out=T)
-    num = (T @ d.astype(T.dtype)).astype(np.float64)
+    num = T.astype(np.float64) @ d if float64 else (T @ d.astype(T.dtype)).astype(np.float64)
     den = T.sum(1, dtype=np.float64)
     return num, den
 
@@ -180,6 +189,7 @@ class _NeighbourhoodModel(Recommender):
         self.similarity_ = SIMILARITIES[self.similarity](X, shrinkage=float(self.shrinkage), min_value=0.0)
         self._sorted = None
         self._pruned = {}
+        self._columns = {}  # column-ordered copies made on first use
         if self.mode == "ranking":  # what ranking-mode scoring reads (left to first use in rating mode)
             self._sorted_rows()
 
@@ -227,17 +237,25 @@ class _NeighbourhoodModel(Recommender):
         users = np.asarray(users)
         if self.mode == "ranking":
             return self._ranking_scores(users, k)
+        num, den = self._rating_sums(users, k)
         out = self._baseline(users[:, None], np.arange(self.n_items)[None, :])
+        out += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        return np.clip(out, *self.rating_range_)
+
+    def _rating_sums(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        r"""Rating mode, every film for every user of the batch: :math:`\sum s\,(r - b)` and :math:`\sum s`
+        over each neighbourhood (users × items each), one user at a time."""
+        num = np.zeros((len(users), self.n_items))
+        den = np.zeros((len(users), self.n_items))
 
         def one(row: int) -> None:
-            num, den = self._neighbour_sums(int(users[row]), None, k)
-            out[row] += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+            num[row], den[row] = self._neighbour_sums(int(users[row]), None, k)
 
         # users are independent (each writes its own row), so threads give the same numbers in any order;
         # NumPy and SciPy release the GIL inside the heavy calls
         with ThreadPoolExecutor(max_workers=_N_THREADS) as pool:
             list(pool.map(one, range(len(users))))
-        return np.clip(out, *self.rating_range_)
+        return num, den
 
     def _neighbour_sums(self, u: int, targets: np.ndarray | None, k: int):
         raise NotImplementedError
@@ -357,6 +375,48 @@ class UserKNN(_NeighbourhoodModel):
         if targets is not None:  # a repeated target was renumbered to its last copy
             num, den = num[where[targets]], den[where[targets]]
         return num, den
+
+    def _rating_sums(self, users, k):
+        r"""A batch of users scored film by film (same numbers as user by user, :meth:`_neighbour_sums`): for a
+        film i with raters V(i), the block :math:`S_{B, V(i)}` (the batch × i's raters) keeps each row's k
+        largest similarities (:func:`_top_k_sums`); a film with at most k raters keeps them all, so those films
+        are two sparse products for the whole batch. Per user the work is about the number of ratings in the
+        training set (≈ 95 k on ml-latest-small), done in large NumPy blocks instead of per-user Python calls."""
+        if len(users) < _FILMWISE_MIN_USERS:  # a few users: one at a time is cheaper than a pass over every film
+            return super()._rating_sums(users, k)
+        S_b = self.similarity_[users].toarray()  # the batch × every user, float32, 0 = not a neighbour
+        by_item = self._by_item()  # residuals_ in CSC: column i = i's raters (ascending position) and r - b
+        n_raters = np.diff(by_item.indptr)
+        few = np.flatnonzero(n_raters <= k)
+        num = np.zeros((len(users), self.n_items))
+        den = np.zeros((len(users), self.n_items))
+        if few.size:  # every rater of these films is a neighbour: no selection
+            S64 = S_b.astype(np.float64)
+            num[:, few] = (by_item[:, few].T @ S64.T).T
+            den[:, few] = (self._seen_by_item()[:, few].T @ S64.T).T
+        many = np.flatnonzero(n_raters > k)
+
+        def films(chunk: np.ndarray) -> None:
+            for i in chunk:
+                lo, hi = by_item.indptr[i], by_item.indptr[i + 1]
+                num[:, i], den[:, i] = _top_k_sums(S_b[:, by_item.indices[lo:hi]], by_item.data[lo:hi], k,
+                                                  float64=True)
+
+        with ThreadPoolExecutor(max_workers=_N_THREADS) as pool:
+            list(pool.map(films, np.array_split(many, _N_THREADS)))
+        return num, den
+
+    def _by_item(self) -> sp.csc_matrix:
+        """``residuals_`` by column (each film's raters in ascending position), made once."""
+        if "by_item" not in self._columns:
+            self._columns["by_item"] = self.residuals_.tocsc()
+        return self._columns["by_item"]
+
+    def _seen_by_item(self) -> sp.csc_matrix:
+        """``seen_`` by column, float64 (who rated each film)."""
+        if "seen_by_item" not in self._columns:
+            self._columns["seen_by_item"] = self.seen_.astype(np.float64).tocsc()
+        return self._columns["seen_by_item"]
 
     def _ranking_scores(self, users, k):
         S_k = self._pruned_similarity(k)  # row u keeps its k nearest users N_k(u)
