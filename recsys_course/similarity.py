@@ -50,6 +50,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from .kernels import sorted_rows_fast
+
 __all__ = ["cosine", "adjusted_cosine", "centered_cosine", "pearson", "jaccard", "co_counts", "shrink",
            "prune_top_k", "sorted_rows", "SIMILARITIES"]
 
@@ -313,27 +315,16 @@ def sorted_rows(S) -> tuple[np.ndarray, np.ndarray]:
 
     With this order a row's :math:`k` nearest neighbours, for any :math:`k`, are its first :math:`k` entries.
     Cost: one sort of the stored entries. For non-negative float32 values (every similarity the neighbourhood
-    models keep) the row, the value's bit pattern and the column pack into one int64 key and a plain sort of
-    the keys does it (about half a second for the 26 M entries of ml-latest-small's item cosine); otherwise a
-    lexsort.
+    models keep) a compiled radix sort of each row (:func:`recsys_course.kernels.sort_rows_by_value`, rows in
+    parallel threads: about 0.2–0.5 s for the 26 M entries of ml-latest-small's item cosine); otherwise a
+    lexsort (several times slower).
     """
     S = sp.csr_matrix(S)
     S.sum_duplicates()
-    n_rows, n_cols = S.shape
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(S.indptr))
-    col_bits, row_bits = max(1, int(n_cols - 1).bit_length()), max(1, int(n_rows - 1).bit_length())
-    if S.dtype == np.float32 and row_bits + 31 + col_bits <= 63 and (S.data.view(np.int32) >= 0).all():
-        # a non-negative float32 orders like its bit pattern read as an integer (31 bits: the sign bit is 0)
-        key = rows  # built in place: the arrays are as long as S has entries
-        key <<= 31 + col_bits
-        key |= (0x7FFFFFFF - S.data.view(np.int32)).astype(np.int64) << col_bits
-        key |= S.indices
-        key.sort()
-        cols = (key & ((1 << col_bits) - 1)).astype(S.indices.dtype)
-        key >>= col_bits
-        key &= 0x7FFFFFFF
-        vals = (0x7FFFFFFF - key.astype(np.int32)).view(np.float32)
-        return cols, vals
+    if S.dtype == np.float32 and S.nnz and (S.data.view(np.int32) >= 0).all():
+        # non-negative float32 (every similarity the neighbourhood models keep): a compiled radix sort per row
+        return sorted_rows_fast(S)
+    rows = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr))
     order = np.lexsort((S.indices, -S.data, rows))
     return S.indices[order], S.data[order]
 

@@ -242,12 +242,14 @@ def test_predict_for_pairs_equals_row_scoring(skewed, cls, mode):
         model.score(model.user_ids_)[u, i], rel=1e-6, abs=1e-6)
 
 
-def test_user_knn_batch_film_by_film_equals_user_by_user(skewed):
-    """UserKNN's rating mode scores a batch of users film by film; one user at a time goes user by user."""
+@pytest.mark.parametrize("cls", MODELS)
+def test_batch_scores_equal_one_user_at_a_time(skewed, cls):
+    """A batch of users goes through the compiled film-by-film kernel (ItemKNN: at least _KERNEL_MIN_USERS
+    users); a single user through the per-user path (ItemKNN) or the kernel for one row (UserKNN)."""
     for k in (2, 12):
-        model = UserKNN(k=k).fit(skewed)
-        batch = model.score(model.user_ids_)  # 40 users: film by film
-        assert len(model.user_ids_) >= neighbors._FILMWISE_MIN_USERS
+        model = cls(k=k).fit(skewed)
+        assert model.n_users >= neighbors._KERNEL_MIN_USERS
+        batch = model.score(model.user_ids_)
         alone = np.vstack([model.score(model.user_ids_[u:u + 1]) for u in range(model.n_users)])
         np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-12)
 

@@ -35,37 +35,40 @@ Unknown users and items: ``predict`` answers with the bias baseline :math:`b_{ui
 ranking mode; ``recommend`` raises :class:`~recsys_course.models.UnknownIdError` for users absent from
 training (``handles_unknown_users = False``): a neighbourhood model knows nothing about them.
 
-Computation. ``fit`` computes the similarity once and, where scoring will read it, sorts every row's neighbours
-once (most similar first, ties → lower position; :func:`~recsys_course.similarity.sorted_rows`): the ranking
-mode's :math:`S^{(k)}` for any :math:`k` is then the first :math:`k` entries of each row, and all users' scores
-are one sparse product, :math:`X S^{(k)}` (items) or :math:`S^{(k)} X` (users), :math:`X` = who rated what.
-``predict`` in ranking mode takes one sparse row product per pair, never a whole row of scores.
+Computation. ``fit`` computes the similarity once and sorts every row's neighbours once (most similar first,
+ties → lower position; :func:`~recsys_course.similarity.sorted_rows`, a compiled radix sort). Both modes read
+these sorted lists.
 
-The rating mode's neighbourhoods :math:`N_k(i;u)` and :math:`N_k(u;i)` depend on the user (resp. the film's
+*Ranking mode*: :math:`S^{(k)}` for any :math:`k` is the first :math:`k` entries of each row, and all users'
+scores are one sparse product, :math:`X S^{(k)}` (items) or :math:`S^{(k)} X` (users), :math:`X` = who rated
+what. ``predict`` takes one sparse row product per pair, never a whole row of scores.
+
+*Rating mode*: the neighbourhoods :math:`N_k(i;u)` and :math:`N_k(u;i)` depend on the user (resp. the film's
 raters), so no fixed neighbour matrix gives them — cutting :math:`S` once to each film's :math:`k` nearest and
-then keeping those u rated is a *different* model (notebook 02, section 3.2). They are computed exactly.
-ItemKNN, per user (users in parallel threads): the dense block :math:`T = S_{:,R(u)}` (every film × the
-user's films), each row partitioned at its k-th largest value (no partition when the user rated at most k
-films). UserKNN, for a batch of users, film by film: the block :math:`S_{B,V(i)}` (the batch × the film's
-raters) partitioned the same way, and the films with at most k raters (most of the catalogue) as two sparse
-products for the whole batch; a single user (``predict``, serving) goes user by user instead — the neighbours'
-residual rows in similarity order, the first k raters of every film kept (a radix sort by film). Both give the
-same numbers (tested). ``predict`` builds only the requested rows.
+then keeping those u rated is a *different* model (notebook 02, section 3.2). They are computed exactly, by one
+compiled loop (:func:`recsys_course.kernels.first_k_sums`) that turns the problem around. ItemKNN takes a film
+and walks its neighbours j in similarity order; each neighbour votes :math:`(s_{ij},\, r_{uj} - b_{uj})` for
+every user u of the batch who rated it, and a user keeps the first k votes — because the list is sorted, those
+are exactly the k most similar films u rated, :math:`N_k(i;u)`, with no per-user top-k at all. UserKNN does the
+same with a user's neighbours voting for the films they rated. A batch of fewer than 8 users (ItemKNN) goes
+user by user in NumPy instead — the dense block :math:`T = S_{:,R(u)}` (every film × the user's films), each
+row partitioned at its k-th largest value — which is also how ``predict`` builds the requested rows. Both give
+the same numbers (tested to 1e-12; the sums are float64).
 
-Exact variants of ItemKNN's per-user step that were measured and were *not* fast enough (issue 21): partitioning
-only the rows with more than k candidates (most rows have more); scanning each film's pre-sorted neighbour list
-until k of the user's films are found (a user with few films scans whole lists: 15 M entries per user on
-average); compiled loops (numba prototypes, not part of the course) that scatter the user's similarity rows into
-a bounded heap per film (8–12 ms per user) — the pure scatter without any selection already takes 1.2 ms.
+Exact alternatives that were measured on ml-latest-small and were slower (issue 21): the per-user NumPy block
+above for every user (9–25 ms per user: the blocks of all 610 users hold 535 M similarities); scanning each
+film's sorted list until k of the user's films are found (a user with few films scans whole lists: 15 M entries
+per user on average); compiled loops that scatter a user's similarity rows into a bounded heap per film (8–12 ms
+per user: the heap updates mispredict branches). The vote loop touches the same 535 M (film, neighbour, user)
+triples for all users, at about 2 ns each on one core.
 
 Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it, the
-leaderboard shows it): UserKNN fits in a fraction of a second and scores well under a millisecond per user in
-both modes; ItemKNN fits in about a second (item × item similarities: 9.7k² pairs, kept sparse, positive ones
-only — 26 M stored entries for the cosine, about 200 MB), plus about a second (and as much memory again) to sort
-them in ranking mode, where it scores in about 0.1 ms per user. ItemKNN's **rating mode over the whole
-catalogue** is the expensive case: the films a user rated have on average 0.88 M similarities with other films
-(535 M over the 610 users), an exact top-k per film must look at each of them, and that takes about 10 ms per
-user. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes about half a second.
+leaderboard shows it): UserKNN fits in a fraction of a second and scores in about 0.2 ms per user in both
+modes. ItemKNN fits in 1–1.7 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
+stored entries for the cosine, about 200 MB, and as much again for the sorted copy) and scores in about 0.15 ms
+per user in ranking mode and about 1 ms per user in rating mode, where every user's 20 nearest films are chosen
+afresh for each of the 9.7k films. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes
+about half a second.
 """
 from __future__ import annotations
 
@@ -78,6 +81,7 @@ import scipy.sparse as sp
 
 from ..checks import check_choice, check_int, check_number
 from ..config import ITEM, RATING, USER
+from ..kernels import neighbour_sums
 from ..similarity import SIMILARITIES, sorted_rows
 from .base import Recommender
 from .baselines import BiasBaseline
@@ -87,8 +91,8 @@ __all__ = ["UserKNN", "ItemKNN"]
 MODES = ("rating", "ranking")
 #: threads for the per-user loop of rating-mode scoring (the work per user is independent)
 _N_THREADS = max(1, min(4, os.cpu_count() or 1))
-#: UserKNN's rating mode scores a batch of at least this many users film by film, fewer user by user
-_FILMWISE_MIN_USERS = 16
+#: ItemKNN's rating mode scores a batch of at least this many users film by film (compiled), fewer user by user
+_KERNEL_MIN_USERS = 8
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape) -> sp.csr_matrix:
@@ -98,10 +102,10 @@ def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape) -> sp.cs
     return sp.csr_matrix((np.asarray(values)[order], cols[order].astype(np.int32), indptr), shape=shape)
 
 
-def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int, float64: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     r"""For every row of ``T`` (targets × candidates, float32 similarities ≥ 0, 0 = not a candidate) keep the
-    k largest entries (ties → lower column) and return :math:`\sum s\,d` and :math:`\sum s` over them
-    (the weighted sum in float32 arithmetic, or float64 with ``float64=True``). Modifies ``T`` in place."""
+    k largest entries (ties → lower column) and return :math:`\sum s\,d` and :math:`\sum s` over them (in
+    float64). Modifies ``T`` in place."""
     c = T.shape[1]
     if c > k:
         # the k-th largest similarity of each row (0 if the row has fewer than k candidates); non-negative
@@ -116,7 +120,7 @@ def _top_k_sums(T: np.ndarray, d: np.ndarray, k: int, float64: bool = False) -> 
             tied &= np.cumsum(tied, axis=1) <= (k - above.sum(1, keepdims=True))
             keep[over] = above | tied
         np.multiply(T, keep, out=T)
-    num = T.astype(np.float64) @ d if float64 else (T @ d.astype(T.dtype)).astype(np.float64)
+    num = T.astype(np.float64) @ d
     den = T.sum(1, dtype=np.float64)
     return num, den
 
@@ -189,9 +193,7 @@ class _NeighbourhoodModel(Recommender):
         self.similarity_ = SIMILARITIES[self.similarity](X, shrinkage=float(self.shrinkage), min_value=0.0)
         self._sorted = None
         self._pruned = {}
-        self._columns = {}  # column-ordered copies made on first use
-        if self.mode == "ranking":  # what ranking-mode scoring reads (left to first use in rating mode)
-            self._sorted_rows()
+        self._sorted_rows()  # what scoring reads in both modes: every row's neighbours, most similar first
 
     def _sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row's neighbours, most similar first (ties → lower position), aligned with
@@ -239,7 +241,8 @@ class _NeighbourhoodModel(Recommender):
             return self._ranking_scores(users, k)
         num, den = self._rating_sums(users, k)
         out = self._baseline(users[:, None], np.arange(self.n_items)[None, :])
-        out += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        # num / den where there is a neighbour, else 0 (in the sums' own memory order: ItemKNN's are transposed)
+        out += np.divide(num, den, out=np.zeros_like(num), where=den > 0)
         return np.clip(out, *self.rating_range_)
 
     def _rating_sums(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -310,6 +313,17 @@ class ItemKNN(_NeighbourhoodModel):
             T = S[targets][:, J].toarray()
         return _top_k_sums(T, d, k)
 
+    def _rating_sums(self, users, k):
+        """A batch of users: film by film, each film's neighbours in similarity order vote for the batch's users
+        who rated them (their residuals); a user keeps a film's first k votes — :math:`N_k(i;u)`
+        (:func:`recsys_course.kernels.first_k_sums`). A few users: one at a time (:meth:`_neighbour_sums`)."""
+        if len(users) < _KERNEL_MIN_USERS:
+            return super()._rating_sums(users, k)
+        voters = self.residuals_[users].T.tocsr()  # film j → the batch's users who rated it, r - b
+        num, den = neighbour_sums(self.similarity_.indptr, *self._sorted_rows(), voters,
+                                  np.arange(self.n_items), k, n_threads=_N_THREADS)
+        return num.T, den.T
+
     def _ranking_history(self) -> sp.csr_matrix:
         """The users' rows that vote (``seen_``: 1 per rated film; a subclass may weight them)."""
         return self.seen_
@@ -348,75 +362,14 @@ class UserKNN(_NeighbourhoodModel):
     _between = "users"
 
     def _neighbour_sums(self, u, targets, k):
-        S, D = self.similarity_, self.residuals_
-        nbrs = S.indices[S.indptr[u]:S.indptr[u + 1]]
-        sims = S.data[S.indptr[u]:S.indptr[u + 1]].astype(np.float64)
-        order = np.lexsort((nbrs, -sims))  # most similar first; ties → lower user position
-        nbrs, sims = nbrs[order], sims[order]
-        n_targets = self.n_items if targets is None else len(targets)
-        sub = D[nbrs]  # the neighbours' residual rows, most similar neighbour first
-        items = sub.indices
-        weight = np.repeat(sims, np.diff(sub.indptr))
-        resid = sub.data
-        if targets is not None:  # keep only the asked-for items, renumbered 0..len(targets)-1
-            where = np.full(self.n_items, -1)
-            where[targets] = np.arange(len(targets))
-            items = where[items]
-            mask = items >= 0
-            items, weight, resid = items[mask], weight[mask], resid[mask]
-        # for every item, its raters in neighbour order; keep the first k of each
-        small_ints = items.astype(np.int16) if n_targets < 2 ** 15 else items  # int16: NumPy's radix sort
-        perm = np.argsort(small_ints, kind="stable")
-        counts = np.bincount(items, minlength=n_targets)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        keep = perm[np.arange(len(perm)) - starts[items[perm]] < k]
-        num = np.bincount(items[keep], weight[keep] * resid[keep], minlength=n_targets)
-        den = np.bincount(items[keep], weight[keep], minlength=n_targets)
-        if targets is not None:  # a repeated target was renumbered to its last copy
-            num, den = num[where[targets]], den[where[targets]]
-        return num, den
+        num, den = self._rating_sums(np.array([u]), k)
+        return (num[0], den[0]) if targets is None else (num[0, targets], den[0, targets])
 
     def _rating_sums(self, users, k):
-        r"""A batch of users scored film by film (same numbers as user by user, :meth:`_neighbour_sums`): for a
-        film i with raters V(i), the block :math:`S_{B, V(i)}` (the batch × i's raters) keeps each row's k
-        largest similarities (:func:`_top_k_sums`); a film with at most k raters keeps them all, so those films
-        are two sparse products for the whole batch. Per user the work is about the number of ratings in the
-        training set (≈ 95 k on ml-latest-small), done in large NumPy blocks instead of per-user Python calls."""
-        if len(users) < _FILMWISE_MIN_USERS:  # a few users: one at a time is cheaper than a pass over every film
-            return super()._rating_sums(users, k)
-        S_b = self.similarity_[users].toarray()  # the batch × every user, float32, 0 = not a neighbour
-        by_item = self._by_item()  # residuals_ in CSC: column i = i's raters (ascending position) and r - b
-        n_raters = np.diff(by_item.indptr)
-        few = np.flatnonzero(n_raters <= k)
-        num = np.zeros((len(users), self.n_items))
-        den = np.zeros((len(users), self.n_items))
-        if few.size:  # every rater of these films is a neighbour: no selection
-            S64 = S_b.astype(np.float64)
-            num[:, few] = (by_item[:, few].T @ S64.T).T
-            den[:, few] = (self._seen_by_item()[:, few].T @ S64.T).T
-        many = np.flatnonzero(n_raters > k)
-
-        def films(chunk: np.ndarray) -> None:
-            for i in chunk:
-                lo, hi = by_item.indptr[i], by_item.indptr[i + 1]
-                num[:, i], den[:, i] = _top_k_sums(S_b[:, by_item.indices[lo:hi]], by_item.data[lo:hi], k,
-                                                  float64=True)
-
-        with ThreadPoolExecutor(max_workers=_N_THREADS) as pool:
-            list(pool.map(films, np.array_split(many, _N_THREADS)))
-        return num, den
-
-    def _by_item(self) -> sp.csc_matrix:
-        """``residuals_`` by column (each film's raters in ascending position), made once."""
-        if "by_item" not in self._columns:
-            self._columns["by_item"] = self.residuals_.tocsc()
-        return self._columns["by_item"]
-
-    def _seen_by_item(self) -> sp.csc_matrix:
-        """``seen_`` by column, float64 (who rated each film)."""
-        if "seen_by_item" not in self._columns:
-            self._columns["seen_by_item"] = self.seen_.astype(np.float64).tocsc()
-        return self._columns["seen_by_item"]
+        """Each user's neighbours in similarity order vote for the films they rated (their residuals); a film
+        keeps its first k votes — its k most similar raters (:func:`recsys_course.kernels.first_k_sums`)."""
+        return neighbour_sums(self.similarity_.indptr, *self._sorted_rows(), self.residuals_, users, k,
+                              n_threads=_N_THREADS)
 
     def _ranking_scores(self, users, k):
         S_k = self._pruned_similarity(k)  # row u keeps its k nearest users N_k(u)

@@ -1,0 +1,68 @@
+"""recsys_course.kernels: the compiled loops against plain NumPy on random data with many ties."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys_course import kernels
+
+
+def _random_nonnegative(n_rows, n_cols, density, seed, levels=None):
+    rng = np.random.default_rng(seed)
+    S = sp.random(n_rows, n_cols, density=density, random_state=rng, format="csr", dtype=np.float64)
+    if levels:  # coarse values: many ties inside a row
+        S.data = np.ceil(S.data * levels) / levels
+    S = S.astype(np.float32)
+    S.sum_duplicates()
+    return S
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("levels", [None, 3])
+def test_sorted_rows_fast_equals_a_lexsort(seed, levels):
+    S = _random_nonnegative(50, 300, 0.2, seed, levels)
+    S.data[:5] = 0.0  # stored zeros sort last in their row
+    S.data[5:8] = np.float32(3e-39)  # subnormal values order like their bits too
+    cols, vals = kernels.sorted_rows_fast(S, n_threads=2)
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    order = np.lexsort((S.indices, -S.data, rows))
+    assert cols.tolist() == S.indices[order].tolist()
+    assert vals.tolist() == S.data[order].tolist()
+
+
+def test_sorted_rows_fast_rejects_what_it_cannot_sort():
+    with pytest.raises(TypeError, match="float32"):
+        kernels.sorted_rows_fast(sp.csr_matrix(np.eye(3)))
+
+
+def _brute_first_k(S, V, targets, k):
+    """Per target and voter: the k most similar neighbours (ties → lower column) among those with a vote."""
+    S, V = S.toarray(), V.tocsr()
+    stored = sp.csr_matrix((np.ones(V.nnz), V.indices, V.indptr), shape=V.shape).toarray() > 0  # zeros too
+    V = V.toarray()
+    num = np.zeros((len(targets), V.shape[1]))
+    den = np.zeros_like(num)
+    for t, a in enumerate(targets):
+        nbrs = np.flatnonzero(S[a])
+        nbrs = nbrs[np.lexsort((nbrs, -S[a, nbrs]))]  # most similar first
+        for b in range(V.shape[1]):
+            voters_of = [n for n in nbrs if stored[n, b]][:k]
+            num[t, b] = sum(float(S[a, n]) * V[n, b] for n in voters_of)
+            den[t, b] = sum(float(S[a, n]) for n in voters_of)
+    return num, den
+
+
+@pytest.mark.parametrize("k", [1, 3, 50])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_first_k_sums_equals_brute_force(k, n_threads):
+    S = _random_nonnegative(30, 30, 0.4, 7, levels=4)
+    V = sp.random(30, 12, density=0.3, random_state=np.random.default_rng(3), format="csr")
+    V.data -= 0.5  # signed votes, like residuals
+    V.data[:3] = 0.0  # a stored zero is still a vote (a rating equal to its baseline)
+    targets = np.array([0, 5, 5, 29, 17])
+    cols, vals = kernels.sorted_rows_fast(S)
+    num, den = kernels.neighbour_sums(S.indptr, cols, vals, V, targets, k, n_threads=n_threads)
+    exp_num, exp_den = _brute_first_k(S, V, targets, k)
+    np.testing.assert_allclose(num, exp_num, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(den, exp_den, rtol=1e-6, atol=1e-6)
