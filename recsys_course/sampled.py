@@ -32,6 +32,7 @@ from .checks import check_int
 from .config import ITEM, RATING, USER
 from .data import DataError, check_ratings
 from .evaluate import check_fitted_on
+from .metrics import mask_seen
 
 __all__ = ["sample_negatives", "user_scores", "sampled_ranks", "full_ranks", "metrics_from_ranks",
            "evaluate_sampled"]
@@ -150,7 +151,7 @@ def full_ranks(model, train: pd.DataFrame, test: pd.DataFrame, relevance_thresho
     for start in range(0, len(rel), _CHUNK):
         r = row[start:start + _CHUNK]
         s = scores[r].copy()
-        s[seen[r].toarray() > 0] = -np.inf
+        mask_seen(s, seen[r])
         t = target[start:start + _CHUNK, None]
         c = col[start:start + _CHUNK, None]
         above = (s > t) | ((s == t) & (idx[None, :] < c))

@@ -50,7 +50,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .kernels import sorted_rows_fast
+from .kernels import block_to_csr_rows, sorted_rows_fast
 
 __all__ = ["cosine", "adjusted_cosine", "centered_cosine", "pearson", "jaccard", "co_counts", "shrink",
            "prune_top_k", "sorted_rows", "SIMILARITIES"]
@@ -102,12 +102,11 @@ def _pairwise(n: int, products: dict[str, tuple[sp.csr_matrix, sp.csr_matrix]],
         blocks = {name: np.asarray((a[rows] @ transposed[name]).toarray(), dtype=np.float64)
                   for name, (a, _) in products.items()}
         sim = combine(blocks, rows)
-        local = np.arange(stop - start)
-        sim[local, local + start] = 0  # an entity is not its own neighbour
-        flat = np.flatnonzero((sim > min_value) if min_value is not None else (sim != 0))
-        counts.append(np.bincount(flat // n, minlength=stop - start))
-        out_c.append((flat % n).astype(np.int32))
-        out_v.append(sim.ravel()[flat].astype(dtype))
+        # the kept entries, the diagonal read as 0 (an entity is not its own neighbour): one compiled pass
+        c, cols, vals = block_to_csr_rows(sim, start, min_value, dtype)
+        counts.append(c)
+        out_c.append(cols)
+        out_v.append(vals)
     indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]) if counts else np.zeros(1, dtype=np.int64)
     indices = np.concatenate(out_c) if out_c else np.zeros(0, dtype=np.int32)
     data = np.concatenate(out_v) if out_v else np.zeros(0, dtype=dtype)

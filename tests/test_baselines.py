@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_course import kernels
 from recsys_course.config import ITEM, RANK, RATING, SCORE, TIME, USER
 from recsys_course.data import toy_ratings
 from recsys_course.metrics import rmse
@@ -53,8 +54,12 @@ def test_top_k_by_hand():
     assert top_k(scores, 10).shape == (2, 4)  # k is capped at the number of columns
 
 
-def test_top_k_equals_a_stable_sort_with_ties_everywhere():
-    """Coarse scores (many ties, some at the maximum, some -inf): the first k of a stable sort, every k."""
+@pytest.mark.parametrize("compiled", [True, False])
+def test_top_k_equals_a_stable_sort_with_ties_everywhere(compiled, monkeypatch):
+    """Coarse scores (many ties, some at the maximum, some -inf): the first k of a stable sort, every k — by the
+    compiled pass and by the NumPy partition it falls back to."""
+    if not compiled:
+        monkeypatch.setattr(kernels, "TOP_K_MAX", 0)
     rng = np.random.default_rng(0)
     for _ in range(200):
         n, m = int(rng.integers(1, 30)), int(rng.integers(1, 6))
@@ -89,6 +94,19 @@ def test_top_k_matches_stable_argsort(k):
     assert np.array_equal(top_k(scores, k), expected)
     continuous = rng.random((40, 50))
     assert np.array_equal(top_k(continuous, k), np.argsort(-continuous, axis=1)[:, :k])
+
+
+def test_top_k_compiled_on_float32_large_and_nan():
+    """float32 rows, a matrix large enough for two threads, and NaN (NumPy's path: NaN ranks below -inf's
+    neighbours as a partition puts it) give a stable sort's answer."""
+    rng = np.random.default_rng(5)
+    big = np.round(rng.normal(size=(520, 9000)), 1).astype(np.float32)  # ≥ 4 M entries: rows in threads
+    big[:, ::5] = -np.inf
+    assert kernels.top_k_fast(big, 10) is not None
+    assert np.array_equal(top_k(big, 10), np.argsort(-big, axis=1, kind="stable")[:, :10])
+    with_nan = np.array([[1.0, np.nan, 3.0, 2.0]])
+    assert kernels.top_k_fast(with_nan, 2) is None  # not the compiled pass
+    assert top_k(with_nan, 2).tolist() == [[2, 3]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,3 +66,43 @@ def test_first_k_sums_equals_brute_force(k, n_threads):
     exp_num, exp_den = _brute_first_k(S, V, targets, k)
     np.testing.assert_allclose(num, exp_num, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(den, exp_den, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_neighbour_predictions_finish_the_sums(transposed):
+    """The fused pass = baseline + num/den (0 where no neighbour voted), clipped — bit for bit, either layout."""
+    S = _random_nonnegative(30, 30, 0.15, 11, levels=4)
+    V = sp.random(30, 12, density=0.15, random_state=np.random.default_rng(4), format="csr")
+    V.data = (V.data - 0.5) * 8  # large residuals: some predictions leave the range and are clipped
+    targets = np.array([3, 0, 29, 7])
+    rng = np.random.default_rng(9)
+    t_base, v_base = rng.normal(3, 1, 30), rng.normal(0, 0.5, 12)
+    cols, vals = kernels.sorted_rows_fast(S)
+    num, den = kernels.neighbour_sums(S.indptr, cols, vals, V, targets, 2)
+    assert (den == 0).any()  # some (target, voter) pairs have no neighbour: the baseline alone
+    expected = t_base[targets][:, None] + v_base[None, :]
+    expected += np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    expected = np.clip(expected, 0.5, 5.0)
+    got = kernels.neighbour_predictions(S.indptr, cols, vals, V, targets, 2, t_base, v_base, 0.5, 5.0,
+                                        transposed=transposed)
+    assert got.flags.c_contiguous
+    assert np.array_equal(got.T if transposed else got, expected)
+    assert {0.5, 5.0} <= set(np.unique(got))
+
+
+@pytest.mark.parametrize("min_value", [None, 0.0, -0.5])
+@pytest.mark.parametrize("start", [0, 3])
+def test_block_to_csr_rows_equals_a_mask(min_value, start):
+    """The compiled extraction = the NumPy mask it replaced (diagonal read as 0, stored zeros where
+    min_value < 0, NaN kept only without a threshold), values rounded to float32 the same way."""
+    rng = np.random.default_rng(start)
+    sim = np.round(rng.normal(size=(5, 12)), 1)
+    sim[1, 4] = np.nan
+    counts, cols, vals = kernels.block_to_csr_rows(sim, start, min_value, np.float32)
+    ref = sim.copy()
+    local = np.arange(5)
+    ref[local, local + start] = 0
+    flat = np.flatnonzero((ref > min_value) if min_value is not None else (ref != 0))
+    assert counts.tolist() == np.bincount(flat // 12, minlength=5).tolist()
+    assert cols.tolist() == (flat % 12).tolist()
+    np.testing.assert_array_equal(vals, ref.ravel()[flat].astype(np.float32))

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.metrics import mean_absolute_error, mean_squared_error, ndcg_score
 
 from recsys_course.data import DataError
@@ -16,6 +17,7 @@ from recsys_course.metrics import (
     intra_list_diversity,
     mae,
     map_at_k,
+    mask_seen,
     mrr_at_k,
     ndcg_at_k,
     novelty,
@@ -295,3 +297,16 @@ def test_intra_list_diversity():
         intra_list_diversity([["a", "q"]], f)
     with pytest.raises(ValueError, match="two or more items"):
         intra_list_diversity([["a"], ["b"]], f)
+
+
+def test_mask_seen_marks_stored_nonzeros_of_the_named_rows():
+    scores = np.arange(12.0).reshape(3, 4)
+    seen = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 0, 0]], dtype=float))
+    seen[1, 3] = 0.0  # a stored zero is not "seen"
+    out = mask_seen(scores, seen, rows=[2, 0])
+    assert out is scores
+    assert np.isneginf(scores).tolist() == [[True, False, False, False],
+                                            [False, False, False, False],
+                                            [False, True, False, True]]
+    with pytest.raises(ValueError, match="one seen row per row"):
+        mask_seen(scores, seen, rows=[0])

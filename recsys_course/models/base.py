@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ..checks import check_int
 from ..config import ITEM, RANK, RATING, SCORE, USER
 from ..data import check_ratings
-from ..metrics import top_k
+from ..metrics import mask_seen, top_k
 
 #: Users scored at once by ``score`` (memory: this many × n_items floats).
 _SCORE_BATCH = 1024
@@ -205,11 +205,8 @@ class Recommender:
             p = pos[start:start + batch_size]
             scores = self._checked_scores(p)
             if exclude_seen:
-                known = p >= 0
-                seen = self.seen_[p[known]].toarray().astype(bool)
-                block = scores[known]
-                block[seen] = -np.inf
-                scores[known] = block
+                known = np.flatnonzero(p >= 0)
+                mask_seen(scores, self.seen_[p[known]], rows=known)
             top = top_k(scores, k)
             top_scores = np.take_along_axis(scores, top, 1)
             kk = top.shape[1]

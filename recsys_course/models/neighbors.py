@@ -50,7 +50,9 @@ compiled loop (:func:`recsys_course.kernels.first_k_sums`) that turns the proble
 and walks its neighbours j in similarity order; each neighbour votes :math:`(s_{ij},\, r_{uj} - b_{uj})` for
 every user u of the batch who rated it, and a user keeps the first k votes — because the list is sorted, those
 are exactly the k most similar films u rated, :math:`N_k(i;u)`, with no per-user top-k at all. UserKNN does the
-same with a user's neighbours voting for the films they rated. A batch of fewer than 8 users (ItemKNN) goes
+same with a user's neighbours voting for the films they rated. Both finish the prediction — baseline plus the
+neighbourhood average, clipped — in the same pass (:func:`~recsys_course.kernels.first_k_predictions`), so a
+batch allocates its score matrix and nothing else of that size. A batch of fewer than 8 users (ItemKNN) goes
 user by user in NumPy instead — the dense block :math:`T = S_{:,R(u)}` (every film × the user's films), each
 row partitioned at its k-th largest value — which is also how ``predict`` builds the requested rows. Both give
 the same numbers (tested to 1e-12; the sums are float64).
@@ -64,16 +66,15 @@ triples for all users, at about 2 ns each on one core.
 
 Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it, the
 leaderboard shows it): UserKNN fits in a fraction of a second and scores in about 0.2 ms per user in both
-modes. ItemKNN fits in 1–1.7 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
-stored entries for the cosine, about 200 MB, and as much again for the sorted copy) and scores in about 0.15 ms
-per user in ranking mode and about 1 ms per user in rating mode, where every user's 20 nearest films are chosen
-afresh for each of the 9.7k films. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes
+modes. ItemKNN fits in 1–3 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
+stored entries for the cosine, about 200 MB, and as much again for the sorted copy; a first fit in a new process
+pays for touching that memory) and scores in about 0.1 ms per user in ranking mode and about 1 ms per user in
+rating mode, where every user's 20 nearest films are chosen afresh for each of the 9.7k films. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes
 about half a second.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,7 @@ import scipy.sparse as sp
 
 from ..checks import check_choice, check_int, check_number
 from ..config import ITEM, RATING, USER
-from ..kernels import neighbour_sums
+from ..kernels import in_threads, neighbour_predictions, neighbour_sums
 from ..similarity import SIMILARITIES, sorted_rows
 from .base import Recommender
 from .baselines import BiasBaseline
@@ -239,10 +240,14 @@ class _NeighbourhoodModel(Recommender):
         users = np.asarray(users)
         if self.mode == "ranking":
             return self._ranking_scores(users, k)
+        return self._rating_scores(users, k)
+
+    def _rating_scores(self, users: np.ndarray, k: int) -> np.ndarray:
+        """Rating mode, every film for every user of the batch: the baseline plus the neighbourhood average,
+        clipped to the rating range (from :meth:`_rating_sums`; the models' compiled walk fuses these steps)."""
         num, den = self._rating_sums(users, k)
         out = self._baseline(users[:, None], np.arange(self.n_items)[None, :])
-        # num / den where there is a neighbour, else 0 (in the sums' own memory order: ItemKNN's are transposed)
-        out += np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        out += np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # num / den where a neighbour voted
         return np.clip(out, *self.rating_range_)
 
     def _rating_sums(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,8 +261,7 @@ class _NeighbourhoodModel(Recommender):
 
         # users are independent (each writes its own row), so threads give the same numbers in any order;
         # NumPy and SciPy release the GIL inside the heavy calls
-        with ThreadPoolExecutor(max_workers=_N_THREADS) as pool:
-            list(pool.map(one, range(len(users))))
+        in_threads(one, list(range(len(users))), _N_THREADS)
         return num, den
 
     def _neighbour_sums(self, u: int, targets: np.ndarray | None, k: int):
@@ -313,16 +317,18 @@ class ItemKNN(_NeighbourhoodModel):
             T = S[targets][:, J].toarray()
         return _top_k_sums(T, d, k)
 
-    def _rating_sums(self, users, k):
+    def _rating_scores(self, users, k):
         """A batch of users: film by film, each film's neighbours in similarity order vote for the batch's users
-        who rated them (their residuals); a user keeps a film's first k votes — :math:`N_k(i;u)`
-        (:func:`recsys_course.kernels.first_k_sums`). A few users: one at a time (:meth:`_neighbour_sums`)."""
+        who rated them (their residuals); a user keeps a film's first k votes — :math:`N_k(i;u)` — and the
+        prediction is finished in the same pass (:func:`recsys_course.kernels.first_k_predictions`). A few
+        users: one at a time (:meth:`_neighbour_sums`)."""
         if len(users) < _KERNEL_MIN_USERS:
-            return super()._rating_sums(users, k)
+            return super()._rating_scores(users, k)
+        bl = self.baseline_
         voters = self.residuals_[users].T.tocsr()  # film j → the batch's users who rated it, r - b
-        num, den = neighbour_sums(self.similarity_.indptr, *self._sorted_rows(), voters,
-                                  np.arange(self.n_items), k, n_threads=_N_THREADS)
-        return num.T, den.T
+        return neighbour_predictions(self.similarity_.indptr, *self._sorted_rows(), voters, np.arange(self.n_items),
+                                     k, bl.item_bias_, bl.mu_ + bl.user_bias_[users], *self.rating_range_,
+                                     transposed=True, n_threads=_N_THREADS)
 
     def _ranking_history(self) -> sp.csr_matrix:
         """The users' rows that vote (``seen_``: 1 per rated film; a subclass may weight them)."""
@@ -370,6 +376,13 @@ class UserKNN(_NeighbourhoodModel):
         keeps its first k votes — its k most similar raters (:func:`recsys_course.kernels.first_k_sums`)."""
         return neighbour_sums(self.similarity_.indptr, *self._sorted_rows(), self.residuals_, users, k,
                               n_threads=_N_THREADS)
+
+    def _rating_scores(self, users, k):
+        """The same walk, finished as predictions in one pass (:func:`recsys_course.kernels.first_k_predictions`)."""
+        bl = self.baseline_
+        return neighbour_predictions(self.similarity_.indptr, *self._sorted_rows(), self.residuals_, users, k,
+                                     bl.mu_ + bl.user_bias_, bl.item_bias_, *self.rating_range_,
+                                     n_threads=_N_THREADS)
 
     def _ranking_scores(self, users, k):
         S_k = self._pruned_similarity(k)  # row u keeps its k nearest users N_k(u)

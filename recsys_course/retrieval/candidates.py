@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..checks import check_bool, check_int
 from ..config import ITEM, RATING, RELEVANCE_THRESHOLD, USER
-from ..metrics import top_k
+from ..metrics import mask_seen, top_k
 from ..models.base import NotFittedError, Recommender, UnknownIdError, _as_array
 from .index import build_index
 
@@ -76,10 +76,8 @@ def retrieve(model, users, n: int, *, exclude_seen: bool = True) -> np.ndarray:
         scores = np.array(model.score(ids), dtype=np.float64)
         if exclude_seen:
             pos = model.user_positions(ids)
-            known = pos >= 0
-            block = scores[known]
-            block[model.seen_[pos[known]].toarray() > 0] = -np.inf
-            scores[known] = block
+            known = np.flatnonzero(pos >= 0)
+            mask_seen(scores, model.seen_[pos[known]], rows=known)
         out[start:start + len(ids)] = _top_positions(scores, n)
     return out
 
