@@ -69,8 +69,8 @@ leaderboard shows it): UserKNN fits in a fraction of a second and scores in abou
 modes. ItemKNN fits in 1–3 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
 stored entries for the cosine, about 200 MB, and as much again for the sorted copy; a first fit in a new process
 pays for touching that memory) and scores in about 0.1 ms per user in ranking mode and about 1 ms per user in
-rating mode, where every user's 20 nearest films are chosen afresh for each of the 9.7k films. ``predict`` on a test set of 20 000 pairs (what the rating track needs) takes
-about half a second.
+rating mode, where every user's 20 nearest films are chosen afresh for each of the 9.7k films. ``predict`` on a
+test set of 20 000 pairs (what the rating track needs) takes about half a second.
 """
 from __future__ import annotations
 
