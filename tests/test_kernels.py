@@ -92,13 +92,15 @@ def test_neighbour_predictions_finish_the_sums(transposed):
 
 @pytest.mark.parametrize("min_value", [None, 0.0, -0.5])
 @pytest.mark.parametrize("start", [0, 3])
-def test_block_to_csr_rows_equals_a_mask(min_value, start):
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_block_to_csr_rows_equals_a_mask(min_value, start, n_threads):
     """The compiled extraction = the NumPy mask it replaced (diagonal read as 0, stored zeros where
-    min_value < 0, NaN kept only without a threshold), values rounded to float32 the same way."""
+    min_value < 0, NaN kept only without a threshold), values rounded to float32 the same way; the rows split
+    over threads land in the same places."""
     rng = np.random.default_rng(start)
     sim = np.round(rng.normal(size=(5, 12)), 1)
     sim[1, 4] = np.nan
-    counts, cols, vals = kernels.block_to_csr_rows(sim, start, min_value, np.float32)
+    counts, cols, vals = kernels.block_to_csr_rows(sim, start, min_value, np.float32, n_threads=n_threads)
     ref = sim.copy()
     local = np.arange(5)
     ref[local, local + start] = 0
@@ -106,3 +108,23 @@ def test_block_to_csr_rows_equals_a_mask(min_value, start):
     assert counts.tolist() == np.bincount(flat // 12, minlength=5).tolist()
     assert cols.tolist() == (flat % 12).tolist()
     np.testing.assert_array_equal(vals, ref.ravel()[flat].astype(np.float32))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_dense_products_equal_scipys_product_bit_for_bit(seed, n_threads):
+    """The compiled dense rows of A @ B.T = SciPy's sparse product then toarray, to the last bit (the same sums
+    in the same order): empty rows, stored zeros and int64 indices included."""
+    rng = np.random.default_rng(seed)
+    A = sp.random(40, 30, density=0.3, random_state=rng, format="csr")
+    B = sp.random(25, 30, density=0.3, random_state=rng, format="csr")
+    A.data = rng.normal(size=A.nnz)  # signed values: cancellations would show a different order
+    B.data[:3] = 0.0
+    A = sp.csr_matrix(A.toarray() * (np.arange(40) % 7 != 3)[:, None])  # some empty rows
+    BT = B.T.tocsr()
+    BT.indices, BT.indptr = BT.indices.astype(np.int64), BT.indptr.astype(np.int64)
+    start, stop = 5, 33
+    out = np.full((stop - start, 25), np.nan)  # every entry must be written, zeros included
+    kernels.dense_products(A, BT, start, out, n_threads=n_threads)
+    ref = (A[start:stop] @ B.T.tocsr()).toarray()
+    np.testing.assert_array_equal(out.view(np.int64), ref.view(np.int64))
