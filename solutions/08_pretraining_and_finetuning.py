@@ -15,13 +15,13 @@
 * ``best_lora_adapter`` — by Eckart–Young the closest rank-r matrix to ΔW (Frobenius) is the truncated SVD
   U_r Σ_r V_rᵀ (the r largest singular values). Any split with (α/r) B A equal to it works; here B = (r/α) U_r Σ_r
   and A = V_rᵀ. On the lesson run, full fine-tuning's change to the query matrix (ΔW_Q, fine-tuned minus
-  pretrained, after the best epoch 1) keeps about 65 % of ‖ΔW_Q‖²_F at rank 4 (and 82 % at rank 8; for W_V 82 %
+  pretrained, after the best epoch 3) keeps about 62 % of ‖ΔW_Q‖²_F at rank 4 (and 80 % at rank 8; for W_V 84 %
   at rank 4), against about 22 % for a random Gaussian 64 × 64 matrix: the update full fine-tuning made is close
   to low-rank — the premise of LoRA (Hu et al. 2021), who found the same "low intrinsic rank" in GPT-3's updates.
 * ``lora_rank16`` (experiment) — section 4.1's LoRA with ``lora_r=16`` instead of 4: 4 096 trainable parameters,
   the frozen head's budget. On ml-latest-small (lesson profile) none of its epochs beats the pretrained start on the
-  validation slice (0.0218 at best against 0.0222), so early stopping keeps epoch 0 like rank 4, and its test
-  HR@10 0.0377 (23 of 610 users) and NDCG@10 0.0166 are rank 4's (and the pretrained model's) to the last digit.
+  validation slice (0.0197 at best against 0.0203), so early stopping keeps epoch 0 like rank 4, and its test
+  HR@10 0.0492 (30 of 610 users) and NDCG@10 0.0214 are rank 4's (and the pretrained model's) to the last digit.
   Four times the adapter capacity buys nothing: what limits LoRA here is the pretrained model (and 5 examples per
   user), not the rank.
 * BERT-base (quiz, question 5, and the old open question of the parameter count) — LoRA on W_Q and W_V of its

@@ -361,17 +361,17 @@ register_quiz("06", [
                        "row maximum cannot overflow.",
                   "b": "the order enters through the positional embeddings p_t, not through the mask.",
                   "d": "the same L × L scores are computed with or without the mask."}),
-    Choice("On the next-item track (section 4), SASRec's top 10 holds the next film for 44 users and ItemKNN's "
+    Choice("On the next-item track (section 4), SASRec's top 10 holds the next film for 43 users and ItemKNN's "
            "for 42, out of 610. What does that say?",
            {"a": "SASRec is better, because it reads the order of the films",
             "b": "ItemKNN is better, since an order-blind model is nearly as good at a fraction of the cost",
-            "c": "nothing about which is better: two users are far inside the noise of about 7 to 8 users",
+            "c": "nothing about which is better: one user is far inside the noise of about 7 to 8 users",
             "d": "the split leaks, since both numbers are so close"},
            answer="c",
            why="the standard error of a hit rate near 0.08 over 610 users is about 7 users, that of a difference "
-               "about 8; two users separate nothing.",
-           hints={"a": "two users of 610 are far below the standard error worked out in the reading of section 4.",
-                  "b": "cost is a fair argument for ItemKNN, but 'better' on accuracy is not what two users show.",
+               "about 8; one user separates nothing.",
+           hints={"a": "one user of 610 is far below the standard error worked out in the reading of section 4.",
+                  "b": "cost is a fair argument for ItemKNN, but 'better' on accuracy is not what one user shows.",
                   "d": "close numbers are what two similar models give; leave_last_n keeps every test film out "
                        "of train."}),
     Numeric("A user's training sequence has 42 films and max_len = 20. How many of the slots of that user's "
@@ -390,7 +390,7 @@ register_quiz("06", [
                 "hit@10.",
             hint="the mean of a hypergeometric count: draws × (better films / films drawn from)."),
     Choice("Section 5 re-ran the default models with the same code, data, split and seed, yet their validation "
-           "scores differ from the stored tuning tables by up to three thousandths. Why?",
+           "scores differ from the stored tuning tables by less than two thousandths. Why?",
            {"a": "PyTorch ignores the seed on a CPU",
             "b": "the stored tables were tuned on the test films",
             "c": "dropout stays random when the model is evaluated",

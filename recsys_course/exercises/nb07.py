@@ -348,7 +348,7 @@ register_quiz("07", [
                        "BERTBasedCF never reads a film's text.",
                   "d": "item_cold_start_split holds out films, not users: hundreds of users are ranked."}),
     Choice("In section 6 the predictions' standard deviation is about two-thirds of the true ratings', and a "
-           "true half-star rating is predicted as about 2.4 on average. What does this show?",
+           "true half-star rating is predicted as about 2.45 on average. What does this show?",
            {"a": "the model is broken: a good model's predictions spread as widely as the ratings",
             "b": "regression to the mean: trained on squared error and unable to tell a 1-star from a 3-star "
                  "evening, the model predicts something in between",
@@ -359,7 +359,7 @@ register_quiz("07", [
                "averaged out; a ranking needs only the order, which the rising mean line shows is mostly right.",
            hints={"a": "even a predictor that is right on average has a smaller spread than the ratings: the part "
                        "of a rating it cannot foresee averages out.",
-                  "c": "clipping cuts only predictions outside 0.5 to 5; 2.4 is far inside.",
+                  "c": "clipping cuts only predictions outside 0.5 to 5; 2.45 is far inside.",
                   "d": "the head's output is added to μ + b_u + b_i, and its last layer w2·h + c2 is linear and can "
                        "be negative."}),
     Numeric("A user rated three films 5, 4.5 and 2.5 stars. With section 3's weights "

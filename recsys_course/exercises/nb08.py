@@ -276,22 +276,22 @@ def check_lora_rank16(answer, pretrained, train, test, arch, finetune) -> str:
 
 # --------------------------------------------------------------------------------------------- questionnaire
 register_quiz("08", [
-    Choice("Section 4.1's table shows the frozen-head variant's test row equal to the pretrained model's, to the last "
+    Choice("Section 4.1's table shows the LoRA variant's test row equal to the pretrained model's, to the last "
            "digit. Why?",
-           {"a": "a head of 4,160 parameters is too small to change any ranking",
+           {"a": "1,024 adapter parameters are too few to change any ranking",
             "b": "no epoch beat the validation score it started from, so early stopping restored epoch 0 — the "
-                 "pretrained model itself, since the head starts as the identity",
-            "c": "the frozen variant shares its weights with the pretrained object, so both are the same model",
-            "d": "the frozen mode trains with a learning rate of 0"},
+                 "pretrained model itself, since B starts at 0 and the adapters add nothing",
+            "c": "the LoRA variant shares its weights with the pretrained object, so both are the same model",
+            "d": "the LoRA mode trains with a learning rate of 0"},
            answer="b",
-           why="the head starts as the identity, so epoch 0 of the frozen variant IS the pretrained model; its three "
-               "epochs all scored below that start on the validation slice, and the best weights (epoch 0) were "
-               "restored.",
-           hints={"a": "a d × d linear map can reorder the scores freely; look at which epoch early stopping kept.",
-                  "c": "every variant loads a copy of the pretrained weights, and full fine-tuning, built the same "
+           why="B starts at 0, so epoch 0 of the LoRA variant IS the pretrained model; its three epochs all scored "
+               "below that start on the validation slice, and the best weights (epoch 0) were restored.",
+           hints={"a": "a rank-4 change to W_Q and W_V moves every attention score and can reorder the lists; look "
+                       "at which epoch early stopping kept.",
+                  "c": "every variant loads a copy of the pretrained weights, and the frozen head, built the same "
                        "way, ends up different; look at which epoch early stopping kept.",
-                  "d": "the head did train: its validation curve in section 4.1 moves after epoch 0, but never "
-                       "above where it started."}),
+                  "d": "the adapters did train: LoRA's validation curve in section 4.1 moves after epoch 0, but "
+                       "never above where it started."}),
     Choice("Pretraining and fine-tuning see the same users and films, yet every pretrained variant beats 'scratch'. "
            "What does pretraining add?",
            {"a": "information about the test films",
@@ -306,20 +306,20 @@ register_quiz("08", [
                   "b": "'scratch' is the same network, with exactly as many parameters.",
                   "d": "at test time the [MASK] is appended after the last known film: nothing after it exists "
                        "(section 2.4)."}),
-    Choice("Among the pretrained variants, the pretrained model, the frozen head and LoRA each put 23 of the 610 "
-           "users' next film in the top 10, full fine-tuning 20. What can you conclude?",
+    Choice("Among the pretrained variants, the pretrained model, the frozen head and LoRA each put 30 of the 610 "
+           "users' next film in the top 10, full fine-tuning 29. What can you conclude?",
            {"a": "full fine-tuning is the wrong way to fine-tune this model",
-            "b": "nothing about their order: a hit rate near 0.04 over 610 users has a standard error of about 5 users",
+            "b": "nothing about their order: a hit rate near 0.05 over 610 users has a standard error of about 5 users",
             "c": "full fine-tuning has a bug",
             "d": "pretraining does not help"},
            answer="b",
-           why="√(0.04 · 0.96 / 610) ≈ 0.008, about ±5 users; the four pretrained variants lie within 3 users of each "
-               "other. Only the gap to 'scratch' (13 users) is one to two standard errors.",
-           hints={"a": "three users fewer than the pretrained model alone; how large is the standard error, in "
-                       "users?",
-                  "c": "its validation score peaked after one epoch and then drifted — 5 examples per user pulling "
-                       "every weight — and 3 users is within the noise anyway.",
-                  "d": "compare with 'scratch' (13 users), not with each other."}),
+           why="√(0.05 · 0.95 / 610) ≈ 0.009, about ±5 users; the four pretrained variants lie within one user of "
+               "each other. Only the gap to 'scratch' (14 and 15 users) is about two standard errors of a "
+               "difference.",
+           hints={"a": "one user fewer than the pretrained model alone; how large is the standard error, in users?",
+                  "c": "its validation score peaked at epoch 3 and then drifted — 5 examples per user pulling every "
+                       "weight — and one user is within the noise anyway.",
+                  "d": "compare with 'scratch' (15 users), not with each other."}),
     Choice("LoRA trains about 640 times fewer parameters than full fine-tuning, yet an epoch is not 640 times faster. "
            "Why?",
            {"a": "every forward pass still runs the whole encoder, and the backward pass goes through it to reach "
