@@ -41,7 +41,7 @@ Options shared by all of them:
 Cost: the pairs are computed in blocks of rows (each product's rows written densely by a compiled loop,
 :func:`recsys_course.kernels.dense_products` — the same sums as SciPy's sparse product — then dense arithmetic
 on a few MB at a time), so memory stays at one dense block per product plus the result. On ml-latest-small
-(9.7k films, 610 users) the item × item cosine takes about 0.3 s; :func:`pearson` needs four products instead of
+(9.7k films, 610 users) the item × item cosine takes 0.3–0.6 s; :func:`pearson` needs four products instead of
 one. Values are computed in float64 and stored as float32.
 """
 from __future__ import annotations

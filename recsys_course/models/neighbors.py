@@ -66,11 +66,11 @@ triples for all users, at about 2 ns each on one core.
 
 Cost on ml-latest-small (610 users, 9.7k films), 2-core machine (``recsys-course bench`` measures it, the
 leaderboard shows it): UserKNN fits in a fraction of a second and scores in about 0.2 ms per user in both
-modes. ItemKNN fits in 1–3 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
+modes. ItemKNN fits in 0.5–1.5 s (item × item similarities: 9.7k² pairs, kept sparse, positive ones only — 26 M
 stored entries for the cosine, about 200 MB, and as much again for the sorted copy; a first fit in a new process
-pays for touching that memory) and scores in about 0.1 ms per user in ranking mode and about 1 ms per user in
-rating mode, where every user's 20 nearest films are chosen afresh for each of the 9.7k films. ``predict`` on a
-test set of 20 000 pairs (what the rating track needs) takes about half a second.
+pays for touching that memory) and scores in about 0.1 ms per user in ranking mode and about 0.9 ms per user
+in rating mode, where every user's 20 nearest films are chosen afresh for each of the 9.7k films. ``predict`` on
+a test set of 20 000 pairs (what the rating track needs) takes about half a second.
 """
 from __future__ import annotations
 
