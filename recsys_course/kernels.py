@@ -39,7 +39,8 @@ wrap-around indices), the vote is branch-free and the two sums sit side by side:
 inner loop's time on ml-latest-small (2.5 → 1.6 ms per user, one thread).
 
 :func:`neighbour_sums`, :func:`neighbour_predictions`, :func:`sorted_rows_fast`, :func:`top_k_fast`,
-:func:`dense_products` and :func:`block_to_csr_rows` are the Python entry points: they check and convert the arrays and split the work over threads (:func:`in_threads`).
+:func:`dense_products` and :func:`block_to_csr_rows` are the Python entry points: they check and convert the
+arrays and split the work over threads (:func:`in_threads`).
 
 Measured and not kept (ml-latest-small, all users): dropping a group of heavy users from the walk once all of
 them have their k votes for a film — it halves the (film, neighbour, user) triples touched (535 M → about
@@ -128,9 +129,11 @@ def block_to_csr_rows(sim: np.ndarray, start: int, min_value: float | None, dtyp
     offsets = np.concatenate([[0], np.cumsum(counts)])
     cols = np.empty(int(offsets[-1]), dtype=np.int32)
     vals = np.empty(len(cols), dtype=dtype)
-    in_threads(lambda h: block_rows_fill(sim[h[0]:h[-1] + 1], int(start + h[0]), has_min, threshold,
-                                         cols[offsets[h[0]]:offsets[h[-1] + 1]], vals[offsets[h[0]]:offsets[h[-1] + 1]]),
-               halves, n_threads)
+    def fill(h: np.ndarray) -> None:
+        lo, hi = offsets[h[0]], offsets[h[-1] + 1]
+        block_rows_fill(sim[h[0]:h[-1] + 1], int(start + h[0]), has_min, threshold, cols[lo:hi], vals[lo:hi])
+
+    in_threads(fill, halves, n_threads)
     return counts, cols, vals
 
 
