@@ -24,7 +24,7 @@
   HR@10 0.0492 (30 of 610 users) and NDCG@10 0.0214 are rank 4's (and the pretrained model's) to the last digit.
   Four times the adapter capacity buys nothing: what limits LoRA here is the pretrained model (and 5 examples per
   user), not the rank.
-* BERT-base (quiz, question 5, and the old open question of the parameter count) — LoRA on W_Q and W_V of its
+* BERT-base (quiz, question 5: how many parameters LoRA trains there) — LoRA on W_Q and W_V of its
   12 layers (d = 768) trains 2 × 12 × r × (768 + 768) = 36 864 r parameters: 294 912 at r = 8 (147 456 at r = 4),
   about 0.27 % of its 110 M parameters.
 * ``quiz`` — the reasons are printed by ``show_solution("08.quiz")``.
