@@ -129,6 +129,7 @@ def block_to_csr_rows(sim: np.ndarray, start: int, min_value: float | None, dtyp
     offsets = np.concatenate([[0], np.cumsum(counts)])
     cols = np.empty(int(offsets[-1]), dtype=np.int32)
     vals = np.empty(len(cols), dtype=dtype)
+
     def fill(h: np.ndarray) -> None:
         lo, hi = offsets[h[0]], offsets[h[-1] + 1]
         block_rows_fill(sim[h[0]:h[-1] + 1], int(start + h[0]), has_min, threshold, cols[lo:hi], vals[lo:hi])
